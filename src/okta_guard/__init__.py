@@ -1,0 +1,77 @@
+"""okta-guard: protect APIs with Okta access tokens, and get service tokens to call them.
+
+The public names are imported lazily, so that ``import okta_guard`` (and the
+``okta-guard`` command) stays fast and optional pieces load only when used.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_EXPORTS: dict[str, str] = {
+    "TokenVerifier": "okta_guard.verifier",
+    "AccessToken": "okta_guard.models",
+    "ServiceToken": "okta_guard.models",
+    "OktaGuardMiddleware": "okta_guard.middleware",
+    "require_scopes": "okta_guard.scopes",
+    "TokenClient": "okta_guard.client",
+    "OktaGuardError": "okta_guard.errors",
+    "InvalidTokenError": "okta_guard.errors",
+    "InsufficientScopeError": "okta_guard.errors",
+    "InvalidRequestError": "okta_guard.errors",
+    "IssuerUnavailableError": "okta_guard.errors",
+    "ConfigurationError": "okta_guard.errors",
+    "TokenRequestError": "okta_guard.errors",
+    "issuer_from_domain": "okta_guard.settings",
+}
+
+__all__ = [
+    "AccessToken",
+    "ConfigurationError",
+    "InsufficientScopeError",
+    "InvalidRequestError",
+    "InvalidTokenError",
+    "IssuerUnavailableError",
+    "OktaGuardError",
+    "OktaGuardMiddleware",
+    "ServiceToken",
+    "TokenClient",
+    "TokenRequestError",
+    "TokenVerifier",
+    "__version__",
+    "issuer_from_domain",
+    "require_scopes",
+]
+
+if TYPE_CHECKING:
+    from .client import TokenClient
+    from .errors import (
+        ConfigurationError,
+        InsufficientScopeError,
+        InvalidRequestError,
+        InvalidTokenError,
+        IssuerUnavailableError,
+        OktaGuardError,
+        TokenRequestError,
+    )
+    from .middleware import OktaGuardMiddleware
+    from .models import AccessToken, ServiceToken
+    from .scopes import require_scopes
+    from .settings import issuer_from_domain
+    from .verifier import TokenVerifier
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'okta_guard' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,0 +1,64 @@
+"""The ``okta-guard`` command line: a thin argparse dispatcher.
+
+Each sub-command lives in its own module in this package and exposes
+``register(subparsers)``, which adds its parser and sets ``func`` (a callable
+taking the parsed namespace and returning an exit code).  Modules are found
+automatically; they must import only the standard library at module level so
+that ``okta-guard --help`` stays fast, and import the rest inside ``func``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import sys
+from collections.abc import Sequence
+
+__all__ = ["build_parser", "main"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the full ``okta-guard`` argument parser from the command modules."""
+    parser = argparse.ArgumentParser(
+        prog="okta-guard",
+        description=(
+            "Okta access tokens for APIs and service apps: get service tokens, verify and "
+            "decode access tokens, audit routes, and run a local mock Okta issuer."
+        ),
+    )
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+        if info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"{__name__}.{info.name}")
+        register = getattr(module, "register", None)
+        if callable(register):
+            register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; return the process exit code (0 ok, 1 failure, 2 usage error)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.version:
+        from importlib.metadata import version
+
+        print(f"okta-guard {version('okta-guard')}")
+        return 0
+    func = getattr(args, "func", None)
+    if func is None:
+        parser.print_help()
+        return 2
+    from ..errors import OktaGuardError
+
+    try:
+        code: int = func(args)
+    except OktaGuardError as exc:
+        print(f"okta-guard: error: {exc.description}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return code
