@@ -1,0 +1,67 @@
+"""The ASGI shell of the mock issuer: mount it in any ASGI server or test client."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+import anyio
+
+from .records import MockRequest, MockResponse
+
+__all__ = ["MockIssuerApp"]
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+
+class MockIssuerApp:
+    """A pure ASGI application serving the mock issuer's handler.
+
+    A fault with ``disconnect=True`` ends the request without a response (the
+    ASGI server then drops or fails the connection).
+    """
+
+    def __init__(self, handler: Callable[[MockRequest], MockResponse]) -> None:
+        self._handler = handler
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Handle ``http`` and ``lifespan`` scopes."""
+        if scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+                elif message["type"] == "lifespan.shutdown":
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        if scope["type"] != "http":
+            return
+        body = bytearray()
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body", False):
+                break
+        raw_path: bytes = scope.get("raw_path") or scope["path"].encode()
+        query: bytes = scope.get("query_string", b"")
+        target = raw_path.decode("latin-1") + ("?" + query.decode("latin-1") if query else "")
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        response = self._handler(MockRequest.build(scope["method"], target, headers, bytes(body)))
+        if response.delay > 0:
+            await anyio.sleep(response.delay)
+        if response.disconnect:
+            return
+        await send(
+            {
+                "type": "http.response.start",
+                "status": response.status,
+                "headers": [
+                    (k.encode("latin-1"), v.encode("latin-1")) for k, v in response.headers.items()
+                ]
+                + [(b"content-length", str(len(response.body)).encode())],
+            }
+        )
+        await send({"type": "http.response.body", "body": response.body})

@@ -1,0 +1,140 @@
+"""Fault injection for the mock issuer: ``fail_next`` queues and the outage switch.
+
+A :class:`Fault` replaces (or, with ``status=None``, only delays) the answer of an
+endpoint.  Faults without an explicit body get the body Okta would send for
+that status, so clients see realistic errors.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .records import ENDPOINTS, MockResponse, json_response, oauth_error, okta_api_error
+
+__all__ = ["Fault", "FaultPlan", "check_endpoint", "rate_limited_response"]
+
+_OAUTH_ENDPOINTS = frozenset({"token", "introspect", "revoke"})
+_OAUTH_DEFAULTS = {
+    400: ("invalid_request", "The request is invalid."),
+    401: ("invalid_client", "Client authentication failed."),
+    403: ("access_denied", "The request was denied."),
+}
+RATE_LIMIT_SUMMARY = "You exceeded the maximum number of requests. Try again in a while."
+
+
+def check_endpoint(endpoint: str) -> str:
+    """Validate an endpoint name (``"*"`` means every endpoint)."""
+    if endpoint != "*" and endpoint not in ENDPOINTS:
+        raise ValueError(f"unknown endpoint {endpoint!r}; use one of {', '.join(ENDPOINTS)} or '*'")
+    return endpoint
+
+
+def rate_limited_response(headers: Mapping[str, str]) -> MockResponse:
+    """Okta's 429 answer: ``E0000047`` body plus the given rate-limit headers."""
+    return okta_api_error(429, "E0000047", RATE_LIMIT_SUMMARY, headers)
+
+
+@dataclass
+class Fault:
+    """One injected failure (or delay) for an endpoint."""
+
+    endpoint: str
+    status: int | None = 503
+    headers: Mapping[str, str] = field(default_factory=dict)
+    body: Any = None
+    delay: float = 0.0
+    disconnect: bool = False
+    server_id: str | None = None
+    remaining: int = 1
+
+    def matches(self, endpoint: str, server_id: str | None) -> bool:
+        """Whether this fault applies to a request for ``endpoint`` on ``server_id``."""
+        if self.endpoint not in ("*", endpoint):
+            return False
+        return self.server_id is None or self.server_id == server_id
+
+    def response(self, endpoint: str, now: float) -> MockResponse | None:
+        """The response this fault answers with (``None``: answer normally, delayed)."""
+        if self.status is None:
+            return None
+        status = self.status
+        if self.body is not None:
+            if isinstance(self.body, bytes | str):
+                raw = self.body.encode() if isinstance(self.body, str) else self.body
+                hdrs = {"content-type": "text/plain; charset=utf-8"}
+                hdrs.update({k.lower(): v for k, v in self.headers.items()})
+                return MockResponse(status, hdrs, raw)
+            return json_response(status, json.loads(json.dumps(self.body)), self.headers)
+        if status == 429:
+            reset = int(now // 60 * 60 + 60)
+            headers = {
+                "x-rate-limit-limit": "0",
+                "x-rate-limit-remaining": "0",
+                "x-rate-limit-reset": str(reset),
+            }
+            headers.update({k.lower(): v for k, v in self.headers.items()})
+            return rate_limited_response(headers)
+        if endpoint in _OAUTH_ENDPOINTS and status in _OAUTH_DEFAULTS:
+            error, description = _OAUTH_DEFAULTS[status]
+            return oauth_error(status, error, description, self.headers)
+        if status >= 500:
+            return okta_api_error(status, "E0000009", "Internal Server Error", self.headers)
+        return okta_api_error(status, "E0000001", "Api validation failed", self.headers)
+
+
+class FaultPlan:
+    """The pending ``fail_next`` faults and the current outage, thread-safe."""
+
+    def __init__(self) -> None:
+        self._queue: list[Fault] = []
+        self._outage: Fault | None = None
+        self._lock = threading.Lock()
+
+    def add(self, fault: Fault) -> None:
+        """Queue ``fault`` for its next ``fault.remaining`` matching requests."""
+        check_endpoint(fault.endpoint)
+        if fault.remaining < 1:
+            raise ValueError("times must be at least 1")
+        with self._lock:
+            self._queue.append(fault)
+
+    def set_outage(self, fault: Fault | None) -> None:
+        """Start (a fault) or end (``None``) a sustained outage."""
+        if fault is not None:
+            check_endpoint(fault.endpoint)
+        with self._lock:
+            self._outage = fault
+
+    @property
+    def outage(self) -> Fault | None:
+        """The current outage, if any."""
+        return self._outage
+
+    def pending(self) -> int:
+        """How many injected failures are still queued."""
+        with self._lock:
+            return sum(f.remaining for f in self._queue)
+
+    def clear(self) -> None:
+        """Drop every queued fault and end any outage."""
+        with self._lock:
+            self._queue.clear()
+            self._outage = None
+
+    def take(self, endpoint: str, server_id: str | None) -> Fault | None:
+        """The fault that applies to this request, consuming one use of a queued one."""
+        with self._lock:
+            outage = self._outage
+            if outage is not None and outage.matches(endpoint, server_id):
+                return outage
+            for fault in self._queue:
+                if fault.matches(endpoint, server_id):
+                    fault.remaining -= 1
+                    if fault.remaining <= 0:
+                        self._queue.remove(fault)
+                    return fault
+        return None

@@ -1,0 +1,402 @@
+"""``MockIssuer``: a local imitation of an Okta org with custom authorization servers.
+
+One sans-IO core (:mod:`.core`) behind three shells: an httpx transport
+(``okta.transport``), an ASGI app (``okta.app``) and a loopback HTTP(S) server
+(``okta.start()`` or ``with MockIssuer() as okta:``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ssl
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any
+
+import httpx
+
+from .asgi import MockIssuerApp
+from .clients import PublicKeyLike, RegisteredClient, load_public_keys
+from .core import IssuerCore
+from .faults import Fault
+from .keys import SigningKey
+from .records import MockRequest, MockResponse, RequestRecord
+from .server import LoopbackServer
+from .transport import MockIssuerTransport
+
+__all__ = ["IN_PROCESS_BASE_URL", "MockIssuer"]
+
+IN_PROCESS_BASE_URL = "http://okta.localhost"
+"""The org URL of a mock issuer that is not running a real server."""
+
+
+class MockIssuer:
+    """A faithful local stand-in for an Okta org and its custom authorization servers.
+
+    In-process by default (``okta.transport``, ``okta.app``); ``start()`` or a
+    ``with`` block runs a real loopback server on a free port.  ``clock`` (epoch
+    seconds, e.g. :class:`~okta_guard.testing.FakeClock`) drives ``iat``/``exp``,
+    introspection, assertion expiry and rate-limit windows.
+    """
+
+    def __init__(
+        self,
+        *,
+        clock: Callable[[], float] | None = None,
+        auth_server: str = "default",
+        audience: str = "api://default",
+        scopes: Iterable[str] = (),
+        host: str = "127.0.0.1",
+        port: int = 0,
+        ssl_context: ssl.SSLContext | None = None,
+        jwks_max_age: int = 3_801_600,
+        token_lifetime: int = 3600,
+        keep_expired_keys: int = 1,
+        rate_limit: int | Mapping[str, int] | None = None,
+    ) -> None:
+        self._core = IssuerCore(
+            base_url=IN_PROCESS_BASE_URL,
+            clock=clock,
+            jwks_max_age=jwks_max_age,
+            token_lifetime=token_lifetime,
+        )
+        self._default = auth_server
+        self._keep_expired = keep_expired_keys
+        self._host, self._port, self._ssl = host, port, ssl_context
+        self._server: LoopbackServer | None = None
+        self._closed = False
+        self._core.add_server(auth_server, audience, scopes, keep_expired_keys)
+        if isinstance(rate_limit, int):
+            self.set_rate_limit(rate_limit)
+        elif rate_limit is not None:
+            for endpoint, limit in rate_limit.items():
+                self.set_rate_limit(limit, endpoint)
+        self.transport = MockIssuerTransport(self.handle)
+        """httpx transport serving this mock in-process (sync and async clients)."""
+        self.app = MockIssuerApp(self.handle)
+        """ASGI application serving this mock."""
+
+    # -- URLs --------------------------------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        """The org URL: ``http://okta.localhost`` in-process, the server's URL once started."""
+        return self._core.base_url
+
+    @property
+    def issuer(self) -> str:
+        """Issuer URL of the default authorization server."""
+        return self._core.issuer(self._default)
+
+    def issuer_for(self, server: str) -> str:
+        """Issuer URL of authorization server ``server``."""
+        return self._core.issuer(server)
+
+    @property
+    def audience(self) -> str:
+        """Audience of the default authorization server (``api://default``)."""
+        return self._core.server(self._default).audience
+
+    @property
+    def jwks_uri(self) -> str:
+        """``{issuer}/v1/keys`` of the default server."""
+        return f"{self.issuer}/v1/keys"
+
+    @property
+    def token_url(self) -> str:
+        """``{issuer}/v1/token`` of the default server."""
+        return f"{self.issuer}/v1/token"
+
+    @property
+    def introspection_url(self) -> str:
+        """``{issuer}/v1/introspect`` of the default server."""
+        return f"{self.issuer}/v1/introspect"
+
+    @property
+    def revocation_url(self) -> str:
+        """``{issuer}/v1/revoke`` of the default server."""
+        return f"{self.issuer}/v1/revoke"
+
+    @property
+    def metadata_url(self) -> str:
+        """``{issuer}/.well-known/oauth-authorization-server`` of the default server."""
+        return f"{self.issuer}/.well-known/oauth-authorization-server"
+
+    @property
+    def clock(self) -> Callable[[], float]:
+        """The clock the mock uses (epoch seconds)."""
+        return self._core.clock
+
+    # -- configuration -----------------------------------------------------------------
+
+    def add_auth_server(
+        self, server: str, *, audience: str | None = None, scopes: Iterable[str] = ()
+    ) -> str:
+        """Add custom authorization server ``server`` (audience ``api://{server}``); return
+        its issuer URL."""
+        self._core.add_server(server, audience or f"api://{server}", scopes, self._keep_expired)
+        return self.issuer_for(server)
+
+    def register_client(
+        self,
+        client_id: str,
+        client_secret: str | None = None,
+        *,
+        scopes: Iterable[str] = (),
+        public_key: PublicKeyLike = None,
+        auth_methods: Iterable[str] | None = None,
+    ) -> RegisteredClient:
+        """Register a client-credentials client (an Okta service app).
+
+        ``scopes`` are the scopes its policy grants (and become known to every
+        server).  ``public_key`` (cryptography key, PEM, JWK or JWKS) enables
+        ``private_key_jwt``; a secret enables ``client_secret_basic``/``_post``
+        (and ``client_secret_jwt`` when at least 32 characters long).
+        """
+        keys = load_public_keys(public_key)
+        methods = (
+            frozenset(auth_methods)
+            if auth_methods is not None
+            else RegisteredClient.default_methods(client_secret, bool(keys))
+        )
+        client = RegisteredClient(client_id, client_secret, frozenset(scopes), keys, methods)
+        with self._core.lock:
+            self._core.auth.clients[client_id] = client
+        return client
+
+    @property
+    def jwks_max_age(self) -> int:
+        """``max-age`` (seconds) of the ``/v1/keys`` ``Cache-Control`` header."""
+        return self._core.jwks_max_age
+
+    @jwks_max_age.setter
+    def jwks_max_age(self, value: int) -> None:
+        self._core.jwks_max_age = int(value)
+
+    def set_rate_limit(self, per_minute: int | None, endpoint: str = "*") -> None:
+        """Limit ``endpoint`` (default: each endpoint) to ``per_minute`` requests per minute,
+        per authorization server, like Okta; ``None`` removes the limit."""
+        self._core.rate_limits.set_limit(endpoint, per_minute)
+
+    # -- tokens and keys ---------------------------------------------------------------
+
+    def mint_token(
+        self,
+        scopes: Iterable[str] = (),
+        client_id: str = "mock-client",
+        expires_in: float = 3600,
+        audience: str | list[str] | None = None,
+        claims: Mapping[str, Any] | None = None,
+        headers: Mapping[str, Any] | None = None,
+        *,
+        server: str | None = None,
+        subject: str | None = None,
+        issued_at: float | None = None,
+        key: SigningKey | str | None = None,
+    ) -> str:
+        """Mint an access token exactly like the authorization server would.
+
+        ``claims`` and ``headers`` are merged over the defaults (use
+        :data:`~okta_guard.testing.OMIT` to drop one); the signature is always
+        RS256.  ``key`` picks the signer: ``None``/``"active"``, ``"next"``, a
+        ``kid`` the server ever held, or any :class:`SigningKey` (e.g. from
+        :func:`~okta_guard.testing.generate_signing_key`).  A negative
+        ``expires_in`` gives an already expired token.
+        """
+        self._check_open()
+        return self._core.mint(
+            server or self._default,
+            scopes=scopes,
+            client_id=client_id,
+            expires_in=expires_in,
+            audience=audience,
+            claims=claims,
+            headers=headers,
+            subject=subject,
+            issued_at=issued_at,
+            key=key,
+        )
+
+    def rotate_keys(self, server: str | None = None, *, keep_previous: bool = True) -> str:
+        """Rotate like Okta: NEXT becomes ACTIVE, a new NEXT is published, the old ACTIVE
+        stays published as EXPIRED (dropped at once if ``keep_previous`` is false).
+        Returns the new active ``kid``."""
+        self._check_open()
+        with self._core.lock:
+            return (
+                self._core.server(server or self._default)
+                .keys.rotate(keep_previous=keep_previous)
+                .kid
+            )
+
+    def drop_expired_keys(self, server: str | None = None) -> None:
+        """Stop publishing EXPIRED keys (tokens they signed stop verifying)."""
+        with self._core.lock:
+            self._core.server(server or self._default).keys.drop_expired()
+
+    def active_kid(self, server: str | None = None) -> str:
+        """The ``kid`` of the key signing new tokens."""
+        return self._core.server(server or self._default).keys.active.kid
+
+    def jwks(self, server: str | None = None) -> dict[str, Any]:
+        """The key set ``/v1/keys`` serves right now."""
+        ring = self._core.server(server or self._default).keys
+        return {"keys": [k.public_jwk() for k in ring.published()]}
+
+    def revoke(self, token: str, server: str | None = None) -> None:
+        """Revoke ``token`` directly (introspection then reports it inactive)."""
+        import jwt
+
+        jti = jwt.decode(token, options={"verify_signature": False}).get("jti")
+        if isinstance(jti, str):
+            with self._core.lock:
+                self._core.server(server or self._default).revoked.add(jti)
+
+    # -- faults and the log ------------------------------------------------------------
+
+    def fail_next(
+        self,
+        endpoint: str,
+        status: int | None = 503,
+        *,
+        times: int = 1,
+        headers: Mapping[str, str] | None = None,
+        body: Any = None,
+        delay: float = 0.0,
+        disconnect: bool = False,
+        server: str | None = None,
+    ) -> None:
+        """Make the next ``times`` requests to ``endpoint`` fail.
+
+        ``endpoint`` is ``"metadata"``, ``"keys"``, ``"token"``, ``"introspect"``,
+        ``"revoke"`` or ``"*"``.  Without ``body`` the answer is Okta's body for
+        ``status`` (429: ``E0000047`` plus rate-limit headers).  ``body`` may be a
+        dict (JSON), ``str`` or ``bytes``.  ``status=None`` answers normally but
+        after ``delay`` seconds (a real wait).  ``disconnect`` drops the
+        connection instead of answering.  ``server`` limits it to one server.
+        """
+        self._core.faults.add(
+            Fault(endpoint, status, dict(headers or {}), body, delay, disconnect, server, times)
+        )
+
+    def start_outage(
+        self,
+        endpoint: str = "*",
+        status: int | None = 503,
+        *,
+        headers: Mapping[str, str] | None = None,
+        body: Any = None,
+        delay: float = 0.0,
+        disconnect: bool = False,
+        server: str | None = None,
+    ) -> None:
+        """Fail every request to ``endpoint`` (default all) until :meth:`end_outage`."""
+        fault = Fault(endpoint, status, dict(headers or {}), body, delay, disconnect, server)
+        self._core.faults.set_outage(fault)
+
+    def end_outage(self) -> None:
+        """End the outage started by :meth:`start_outage`."""
+        self._core.faults.set_outage(None)
+
+    @contextlib.contextmanager
+    def outage(
+        self, endpoint: str = "*", status: int | None = 503, **kwargs: Any
+    ) -> Iterator[None]:
+        """``with okta.outage("keys"):`` — a sustained outage for the block."""
+        self.start_outage(endpoint, status, **kwargs)
+        try:
+            yield
+        finally:
+            self.end_outage()
+
+    @property
+    def requests(self) -> list[RequestRecord]:
+        """Every request served so far, oldest first (a copy)."""
+        with self._core.lock:
+            return list(self._core.log)
+
+    def count(self, endpoint: str, server: str | None = None) -> int:
+        """How many requests ``endpoint`` (e.g. ``"keys"``) received (on ``server``)."""
+        return sum(
+            1
+            for r in self.requests
+            if r.endpoint == endpoint and (server is None or r.server_id == server)
+        )
+
+    @property
+    def keys_fetches(self) -> int:
+        """How many times ``/v1/keys`` was requested (any server)."""
+        return self.count("keys")
+
+    def clear_requests(self) -> None:
+        """Forget the request log."""
+        with self._core.lock:
+            self._core.log.clear()
+
+    # -- serving -----------------------------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise RuntimeError("this MockIssuer is closed; create a new one")
+
+    def handle(self, request: MockRequest) -> MockResponse:
+        """Serve one request (the sans-IO entry point every shell uses)."""
+        self._check_open()
+        return self._core.handle(request)
+
+    def http_client(self, **kwargs: Any) -> httpx.Client:
+        """An :class:`httpx.Client` on the in-process transport, based at the org URL."""
+        kwargs.setdefault("base_url", self.base_url)
+        return httpx.Client(transport=self.transport, **kwargs)
+
+    def async_http_client(self, **kwargs: Any) -> httpx.AsyncClient:
+        """An :class:`httpx.AsyncClient` on the in-process transport."""
+        kwargs.setdefault("base_url", self.base_url)
+        return httpx.AsyncClient(transport=self.transport, **kwargs)
+
+    @property
+    def running(self) -> bool:
+        """Whether the loopback server is running."""
+        return self._server is not None
+
+    @property
+    def port(self) -> int | None:
+        """The loopback server's port, once started."""
+        return self._server.port if self._server else None
+
+    def start(self) -> MockIssuer:
+        """Run a real HTTP(S) server on ``host:port`` (port 0: a free one) in a thread.
+
+        The issuer becomes ``http(s)://{host}:{port}/oauth2/{id}``; returns ``self``.
+        """
+        self._check_open()
+        if self._server is None:
+            self._server = LoopbackServer(
+                self.handle, host=self._host, port=self._port, ssl_context=self._ssl
+            )
+            self._core.base_url = self._server.base_url
+        return self
+
+    def stop(self) -> None:
+        """Stop the loopback server (the issuer URL keeps its last value)."""
+        if self._server is not None:
+            server, self._server = self._server, None
+            server.stop()
+
+    def close(self) -> None:
+        """Stop serving and give the signing keys back to the pool; the mock is done."""
+        self.stop()
+        if not self._closed:
+            self._closed = True
+            with self._core.lock:
+                for auth_server in self._core.servers.values():
+                    auth_server.keys.release()
+
+    def __enter__(self) -> MockIssuer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "running" if self.running else ("closed" if self._closed else "in-process")
+        return f"MockIssuer({self.issuer!r}, {state})"

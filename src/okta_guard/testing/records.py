@@ -1,0 +1,148 @@
+"""Plain data of the mock issuer: requests, responses, the request log, Okta error bodies.
+
+These are the values exchanged between the sans-IO handler and its shells (the
+httpx transport, the ASGI app and the loopback server).
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+from urllib.parse import parse_qsl
+
+__all__ = [
+    "ENDPOINTS",
+    "MockRequest",
+    "MockResponse",
+    "RequestRecord",
+    "json_response",
+    "oauth_error",
+    "okta_api_error",
+]
+
+ENDPOINTS = ("metadata", "keys", "token", "introspect", "revoke")
+"""Endpoint names used by ``fail_next``, outages, rate limits and the request log."""
+
+_SECRET_HEADERS = frozenset({"authorization", "cookie", "dpop"})
+_SECRET_FIELDS = frozenset({"client_secret", "client_assertion", "token", "assertion"})
+
+
+def _headers(items: Mapping[str, str]) -> Mapping[str, str]:
+    return MappingProxyType({k.lower(): v for k, v in items.items()})
+
+
+@dataclass(frozen=True)
+class MockRequest:
+    """One HTTP request as the handler sees it (header names lower-case)."""
+
+    method: str
+    path: str
+    headers: Mapping[str, str] = field(default_factory=dict, repr=False)
+    body: bytes = field(default=b"", repr=False)
+    query: str = ""
+
+    @classmethod
+    def build(
+        cls, method: str, target: str, headers: Mapping[str, str], body: bytes = b""
+    ) -> MockRequest:
+        """Build from a request target (path plus optional ``?query``)."""
+        path, _, query = target.partition("?")
+        return cls(method.upper(), path, _headers(headers), body, query)
+
+    def form(self) -> dict[str, str]:
+        """The urlencoded body as a dict (the last value wins for repeated names)."""
+        try:
+            text = self.body.decode("utf-8")
+        except UnicodeDecodeError:
+            return {}
+        return dict(parse_qsl(text, keep_blank_values=True))
+
+
+@dataclass
+class MockResponse:
+    """One HTTP response; ``delay`` (seconds) is applied by the shell before sending.
+
+    ``disconnect`` asks the shell to drop the connection instead of answering.
+    """
+
+    status: int
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b""
+    delay: float = 0.0
+    disconnect: bool = False
+
+    def json(self) -> Any:
+        """The body parsed as JSON."""
+        return json.loads(self.body)
+
+
+@dataclass(frozen=True)
+class RequestRecord:
+    """One entry of ``MockIssuer.requests``.
+
+    ``endpoint`` is one of :data:`ENDPOINTS` (or ``"other"`` for unknown paths);
+    ``server_id`` is the authorization server id in the path (``None`` if none).
+    ``headers`` and ``form`` hold secrets (client secrets, assertions, tokens), so
+    they are left out of the ``repr``.  ``secret_free_form`` masks them.
+    """
+
+    method: str
+    path: str
+    endpoint: str
+    server_id: str | None
+    status: int
+    time: float
+    headers: Mapping[str, str] = field(repr=False, compare=False)
+    form: Mapping[str, str] = field(repr=False, compare=False)
+
+    @property
+    def secret_free_form(self) -> dict[str, str]:
+        """The form with secret values replaced by ``"***"``."""
+        return {k: ("***" if k in _SECRET_FIELDS else v) for k, v in self.form.items()}
+
+    @property
+    def auth_scheme(self) -> str | None:
+        """The scheme of the ``Authorization`` header (``"Basic"`` ...), if any."""
+        value = self.headers.get("authorization")
+        return value.split(" ", 1)[0] if value else None
+
+
+def json_response(
+    status: int, payload: Any, headers: Mapping[str, str] | None = None
+) -> MockResponse:
+    """A JSON response with Okta's usual headers."""
+    base = {
+        "content-type": "application/json",
+        "x-okta-request-id": secrets.token_urlsafe(18),
+    }
+    base.update({k.lower(): v for k, v in (headers or {}).items()})
+    body = json.dumps(payload, separators=(",", ":")).encode()
+    return MockResponse(status, base, body)
+
+
+def oauth_error(
+    status: int, error: str, description: str, headers: Mapping[str, str] | None = None
+) -> MockResponse:
+    """An OAuth error like Okta's ``/v1/*`` endpoints send (``error``, ``error_description``)."""
+    extra = {"cache-control": "no-store", "pragma": "no-cache", **(headers or {})}
+    if status == 401:
+        extra.setdefault("www-authenticate", 'Basic realm="Okta"')
+    return json_response(status, {"error": error, "error_description": description}, extra)
+
+
+def okta_api_error(
+    status: int, code: str, summary: str, headers: Mapping[str, str] | None = None
+) -> MockResponse:
+    """An Okta API error body (``errorCode`` E0000..., ``errorSummary``, ``errorId``)."""
+    payload = {
+        "errorCode": code,
+        "errorSummary": summary,
+        "errorLink": code,
+        "errorId": "oae" + secrets.token_urlsafe(16),
+        "errorCauses": [],
+    }
+    return json_response(status, payload, headers)
