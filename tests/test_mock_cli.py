@@ -1,0 +1,92 @@
+"""The ``okta-guard mock-issuer`` and interim ``okta-guard demo`` commands."""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+
+import httpx
+import jwt
+import pytest
+
+from okta_guard.cli import main
+from okta_guard.cli.mock_issuer import parse_client
+
+
+def test_parse_client_keeps_colons_in_scopes() -> None:
+    assert parse_client("svc:secret:orders:read,orders:write") == (
+        "svc",
+        "secret",
+        ["orders:read", "orders:write"],
+    )
+    assert parse_client("svc:secret") == ("svc", "secret", [])
+    with pytest.raises(argparse.ArgumentTypeError):
+        parse_client("svc")
+    with pytest.raises(argparse.ArgumentTypeError):
+        parse_client("svc::orders:read")
+
+
+def test_bad_client_spec_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["mock-issuer", "--port", "0", "--client", "nosecret"])
+    assert exc.value.code == 2
+    assert "ID:SECRET" in capsys.readouterr().err
+
+
+def test_mock_issuer_command_serves_until_terminated() -> None:
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "okta_guard",
+            "mock-issuer",
+            "--port",
+            "0",
+            "--client",
+            "svc:secret:orders:read,orders:write",
+            "--auth-server",
+            "default",
+            "--auth-server",
+            "aus2",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        issuer = proc.stdout.readline().strip()
+        second = proc.stdout.readline().strip()
+        assert issuer.startswith("http://127.0.0.1:") and issuer.endswith("/oauth2/default")
+        assert second == issuer.replace("/default", "/aus2")
+        with httpx.Client(trust_env=False) as client:
+            meta = client.get(issuer + "/.well-known/openid-configuration").json()
+            token = client.post(
+                meta["token_endpoint"],
+                data={"grant_type": "client_credentials", "scope": "orders:read orders:write"},
+                auth=("svc", "secret"),
+            )
+            wrong = client.post(
+                meta["token_endpoint"],
+                data={"grant_type": "client_credentials", "scope": "orders:read"},
+                auth=("svc", "nope"),
+            )
+        assert meta["issuer"] == issuer
+        assert token.status_code == 200
+        claims = jwt.decode(token.json()["access_token"], options={"verify_signature": False})
+        assert claims["iss"] == issuer and claims["scp"] == ["orders:read", "orders:write"]
+        assert wrong.status_code == 401
+    finally:
+        proc.terminate()
+        _out, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0
+    assert "secret" not in err
+
+
+def test_demo_command(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo"]) == 0
+    out = capsys.readouterr().out
+    assert "verified with PyJWT" in out
+    assert '"cid": "demo-service"' in out
+    assert '"scp": [' in out
