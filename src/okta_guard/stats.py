@@ -1,0 +1,44 @@
+"""A snapshot of a verifier's counters, for metrics and health checks."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+__all__ = ["VerifierStats"]
+
+
+@dataclass(frozen=True)
+class VerifierStats:
+    """Counters of one :class:`~okta_guard.TokenVerifier` since it was created.
+
+    ``fetches``: key set fetches started (discovery included in one fetch);
+    ``fetch_failures``: of those, how many failed; ``stale_serves``: verifications
+    that used a key set past its time to live (the issuer could not be reached
+    or a refresh was under way); ``unknown_kids``: tokens rejected for a kid not
+    in the key set; ``cache_hits`` / ``cache_misses``: verified-token cache;
+    ``verdicts``: accepted tokens under ``"ok"``, rejections by reason
+    (``"expired"``, ``"bad_signature"``, ...; ``"issuer_unavailable"`` for 503s).
+    """
+
+    fetches: int = 0
+    fetch_failures: int = 0
+    stale_serves: int = 0
+    unknown_kids: int = 0
+    cache_hits: int = 0
+    cache_misses: int = 0
+    verdicts: Mapping[str, int] = field(default_factory=dict)
+    key_set_generation: int = 0
+    keys_cached: int = 0
+    cached_tokens: int = 0
+    jwks_uri: str | None = None
+
+    @property
+    def accepted(self) -> int:
+        """Tokens accepted (cache hits included)."""
+        return self.verdicts.get("ok", 0)
+
+    @property
+    def rejected(self) -> int:
+        """Tokens refused, for any reason (503s included)."""
+        return sum(count for reason, count in self.verdicts.items() if reason != "ok")

@@ -1,0 +1,403 @@
+"""TokenVerifier: decide, fast and fail-closed, whether an Okta access token is good.
+
+Order of work for a token never seen before: size cap, strict compact-JWS
+structure and header (:mod:`okta_guard.jws`), ``typ``, the key for its ``kid``
+from the key cache (:mod:`okta_guard.jwks`), the RSA signature, and only then
+the claims (:mod:`okta_guard.claims`).  Accepted tokens go to a bounded cache
+(:mod:`okta_guard.token_cache`); a repeated token costs one dictionary lookup
+plus a time and key check.
+
+Whatever the input, only :class:`~okta_guard.errors.OktaGuardError`
+subclasses leave :meth:`TokenVerifier.verify`: ``InvalidTokenError`` (401,
+with a stable ``reason``) or ``IssuerUnavailableError`` (503) when no usable key
+is cached and the issuer cannot be reached.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
+from types import TracebackType
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from .claims import ClaimRules, check_claims, check_typ
+from .errors import ConfigurationError, InvalidTokenError, OktaGuardError
+from .jwks import KeyCache
+from .jwks_policy import PolicyConfig
+from .jws import (
+    SUPPORTED_ALGORITHMS,
+    ParsedToken,
+    decode_payload,
+    parse_token,
+    reject,
+    verify_signature,
+)
+from .keyset import KeyEntry
+from .models import AccessToken
+from .settings import env_list, is_loopback_host, issuer_from_domain, issuer_from_env
+from .settings import validate_issuer as _validate_issuer
+from .stats import VerifierStats
+from .token_cache import CachedVerdict, VerifiedTokenCache
+
+__all__ = ["TokenVerifier"]
+
+logger = logging.getLogger("okta_guard.verifier")
+
+
+def _positive(name: str, value: float, *, allow_zero: bool = True) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ConfigurationError(f"{name} must be a number of seconds, not {value!r}.") from None
+    if not math.isfinite(number) or number < 0 or (number == 0 and not allow_zero):
+        raise ConfigurationError(f"{name} must be a finite, positive number of seconds.")
+    return number
+
+
+def _audiences(audience: str | Iterable[str]) -> tuple[str, ...]:
+    items = (audience,) if isinstance(audience, str) else tuple(audience)
+    if not items or not all(isinstance(a, str) and a.strip() for a in items):
+        raise ConfigurationError(
+            "The audience is empty. Set it to the audience of your authorization server "
+            "(Security > API > Authorization Servers, e.g. api://default), or OKTA_AUDIENCE."
+        )
+    return items
+
+
+def _check_jwks_uri(jwks_uri: str) -> str:
+    parts = urlsplit(jwks_uri)
+    host = parts.hostname or ""
+    if parts.scheme not in ("https", "http") or not host:
+        raise ConfigurationError(f"jwks_uri {jwks_uri!r} is not an absolute http(s) URL.")
+    if parts.scheme != "https" and not is_loopback_host(host):
+        raise ConfigurationError(
+            f"jwks_uri {jwks_uri!r} must use https (http only for loopback hosts)."
+        )
+    return jwks_uri
+
+
+class TokenVerifier:
+    """Verifies access tokens of one Okta custom authorization server.
+
+    ``TokenVerifier(issuer, audience)`` is enough; keys are discovered and
+    fetched on first use (or at start-up with :meth:`prewarm`).  ``audience``
+    is one string or several (a token must name at least one).  Options:
+
+    * ``leeway``: clock skew allowance in seconds for ``exp``/``nbf``/``iat``.
+    * ``client_ids``: allowed ``cid`` / ``client_id`` values (``None``: any).
+    * ``jwks_uri``: use this key set URL and skip discovery.
+    * ``jwks_cooldown``: minimum seconds between refetches caused by unknown kids.
+    * ``max_stale``: how long past its time to live a key set may still be used
+      while the issuer cannot be reached.
+    * ``algorithms``: allowed ``alg`` values (RS256/RS384/RS512; RS256 only by default).
+    * ``required_claims``: extra claims that must be present.
+    * ``max_token_lifetime``: refuse tokens living longer (``exp - iat``) than this.
+    * ``max_token_size``: refuse longer tokens before parsing (8 KiB).
+    * ``strict_rfc9068``: ``typ`` must be ``at+jwt``; ``jti``, ``sub``, ``iat`` and
+      ``client_id`` are required.
+    * ``token_cache_size``: how many verified tokens to remember (0 disables).
+    * ``clock``, ``http_client``, ``async_http_client``: injectable for tests
+      and for sharing connection pools; clients given here are never closed by us.
+    """
+
+    def __init__(
+        self,
+        issuer: str,
+        audience: str | Iterable[str],
+        *,
+        leeway: float = 60.0,
+        client_ids: Iterable[str] | None = None,
+        jwks_uri: str | None = None,
+        jwks_cooldown: float = 30.0,
+        max_stale: float = 86400.0,
+        clock: Callable[[], float] = time.time,
+        http_client: httpx.Client | None = None,
+        async_http_client: httpx.AsyncClient | None = None,
+        algorithms: Iterable[str] = ("RS256",),
+        required_claims: Iterable[str] = (),
+        max_token_lifetime: float | None = None,
+        max_token_size: int = 8192,
+        strict_rfc9068: bool = False,
+        token_cache_size: int = 4096,
+        timeout: float = 5.0,
+        min_key_ttl: float = 300.0,
+        max_key_ttl: float = 86400.0,
+        rand: Callable[[], float] = random.random,
+    ) -> None:
+        self._issuer = _validate_issuer(issuer)
+        self._audience: str | tuple[str, ...] = (
+            audience if isinstance(audience, str) else _audiences(audience)
+        )
+        audiences = _audiences(audience)
+        algs = (algorithms,) if isinstance(algorithms, str) else tuple(algorithms)
+        unsupported = [a for a in algs if a not in SUPPORTED_ALGORITHMS]
+        if not algs or unsupported:
+            raise ConfigurationError(
+                f"Unsupported algorithms {unsupported or list(algs)!r}: okta-guard verifies "
+                f"only {sorted(SUPPORTED_ALGORITHMS)} (Okta signs access tokens with RS256)."
+            )
+        if client_ids is not None:
+            ids = (client_ids,) if isinstance(client_ids, str) else tuple(client_ids)
+            if not ids or not all(isinstance(c, str) and c for c in ids):
+                raise ConfigurationError(
+                    "client_ids is empty: list the allowed client ids, or pass None to allow any."
+                )
+            allowed_ids: frozenset[str] | None = frozenset(ids)
+        else:
+            allowed_ids = None
+        if max_token_lifetime is not None:
+            max_token_lifetime = _positive(
+                "max_token_lifetime", max_token_lifetime, allow_zero=False
+            )
+        if not isinstance(max_token_size, int) or max_token_size < 256:
+            raise ConfigurationError("max_token_size must be an integer of at least 256 bytes.")
+        if not isinstance(token_cache_size, int) or token_cache_size < 0:
+            raise ConfigurationError("token_cache_size must be a non-negative integer.")
+        extra = (required_claims,) if isinstance(required_claims, str) else tuple(required_claims)
+        self._rules = ClaimRules(
+            issuer=self._issuer,
+            audiences=frozenset(audiences),
+            leeway=_positive("leeway", leeway),
+            client_ids=allowed_ids,
+            required_claims=extra,
+            max_token_lifetime=max_token_lifetime,
+            strict_rfc9068=bool(strict_rfc9068),
+        )
+        self._algorithms = frozenset(algs)
+        self._max_token_size = max_token_size
+        self._clock = clock
+        self._tokens = VerifiedTokenCache(token_cache_size)
+        config = PolicyConfig(
+            cooldown=_positive("jwks_cooldown", jwks_cooldown),
+            max_stale=_positive("max_stale", max_stale),
+            min_ttl=_positive("min_key_ttl", min_key_ttl),
+            max_ttl=max(_positive("max_key_ttl", max_key_ttl), min_key_ttl),
+        )
+        self._keys = KeyCache(
+            self._issuer,
+            jwks_uri=_check_jwks_uri(jwks_uri) if jwks_uri is not None else None,
+            algorithms=self._algorithms,
+            config=config,
+            clock=clock,
+            http_client=http_client,
+            async_http_client=async_http_client,
+            timeout=_positive("timeout", timeout, allow_zero=False),
+            on_keys_removed=self._keys_removed,
+            rand=rand,
+        )
+        self._verdicts: Counter[str] = Counter()
+        self._hits = 0
+        self._misses = 0
+        self._count_lock = threading.Lock()
+
+    # -- construction helpers ------------------------------------------------------------
+
+    @classmethod
+    def from_domain(
+        cls,
+        domain: str,
+        audience: str | Iterable[str],
+        auth_server_id: str = "default",
+        **options: Any,
+    ) -> TokenVerifier:
+        """Build from the Okta domain ("Tenant ID", e.g. ``dev-123456.okta.com``)."""
+        return cls(issuer_from_domain(domain, auth_server_id), audience, **options)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **options: Any) -> TokenVerifier:
+        """Build from ``OKTA_ISSUER`` (or ``OKTA_DOMAIN`` + ``OKTA_AUTH_SERVER_ID``),
+        ``OKTA_AUDIENCE`` and optionally ``OKTA_CLIENT_IDS`` (comma separated).
+
+        Keyword ``options`` are passed on and win over the environment.
+        """
+        import os
+
+        source = os.environ if env is None else env
+        issuer = issuer_from_env(source)
+        audiences = env_list(source.get("OKTA_AUDIENCE"))
+        if not audiences:
+            raise ConfigurationError(
+                "OKTA_AUDIENCE is not set: set it to your authorization server's audience "
+                "(e.g. api://default)."
+            )
+        client_ids = env_list(source.get("OKTA_CLIENT_IDS"))
+        if client_ids and "client_ids" not in options:
+            options["client_ids"] = client_ids
+        audience: str | tuple[str, ...] = audiences[0] if len(audiences) == 1 else audiences
+        return cls(issuer, options.pop("audience", audience), **options)
+
+    # -- public properties -----------------------------------------------------------------
+
+    @property
+    def issuer(self) -> str:
+        """The configured issuer (compared exactly with ``iss``)."""
+        return self._issuer
+
+    @property
+    def audience(self) -> str | tuple[str, ...]:
+        """The configured audience (a string, or a tuple when several were given)."""
+        return self._audience
+
+    @property
+    def key_cache(self) -> KeyCache:
+        """The key cache (for diagnostics; its API is not part of the stable contract)."""
+        return self._keys
+
+    @property
+    def stats(self) -> VerifierStats:
+        """A snapshot of the counters."""
+        policy = self._keys.policy
+        with self._count_lock:
+            verdicts = dict(self._verdicts)
+            hits, misses = self._hits, self._misses
+        return VerifierStats(
+            fetches=policy.fetches,
+            fetch_failures=policy.fetch_failures,
+            stale_serves=policy.stale_serves,
+            unknown_kids=policy.unknown_kids,
+            cache_hits=hits,
+            cache_misses=misses,
+            verdicts=verdicts,
+            key_set_generation=policy.generation,
+            keys_cached=len(policy.keys),
+            cached_tokens=len(self._tokens),
+            jwks_uri=self._keys.jwks_uri,
+        )
+
+    def __repr__(self) -> str:
+        return f"TokenVerifier(issuer={self._issuer!r}, audience={self._audience!r})"
+
+    # -- verification --------------------------------------------------------------------
+
+    def _count(self, verdict: str, *, hit: bool = False, miss: bool = False) -> None:
+        with self._count_lock:
+            self._verdicts[verdict] += 1
+            self._hits += hit
+            self._misses += miss
+
+    def _cached(self, token: object) -> AccessToken | None:
+        if not isinstance(token, str):
+            return None
+        found = self._tokens.get(token, self._clock(), self._rules.leeway, self._keys.current)
+        if found is not None:
+            self._count("ok", hit=True)
+        return found
+
+    def _parse(self, token: object) -> ParsedToken:
+        parsed = parse_token(token, max_size=self._max_token_size, algorithms=self._algorithms)
+        check_typ(parsed.typ, strict=self._rules.strict_rfc9068)
+        return parsed
+
+    def _finish(self, token: str, parsed: ParsedToken, entry: KeyEntry) -> AccessToken:
+        if entry.alg is not None and entry.alg != parsed.alg:
+            raise reject("alg_not_allowed")
+        if not verify_signature(parsed, entry.key):
+            raise reject("bad_signature")
+        claims = decode_payload(parsed)
+        exp, nbf = check_claims(claims, self._rules, self._clock())
+        access_token = AccessToken.from_claims(claims)
+        self._tokens.put(token, CachedVerdict(access_token, exp, nbf, parsed.kid, entry))
+        self._count("ok", miss=True)
+        return access_token
+
+    def _failed(self, exc: Exception) -> OktaGuardError:
+        if isinstance(exc, OktaGuardError):
+            self._count(exc.reason, miss=True)
+            if isinstance(exc, InvalidTokenError):
+                logger.debug("okta-guard: token rejected (%s)", exc.reason)
+            return exc
+        # A bug, not an attack we know: fail closed, and never log the token.
+        logger.error("okta-guard: unexpected %s while verifying a token", type(exc).__name__)
+        self._count("internal_error", miss=True)
+        return InvalidTokenError(reason="internal_error")
+
+    def verify(self, token: str) -> AccessToken:
+        """Verify ``token`` (the bare JWT, without ``Bearer``) and return its :class:`AccessToken`.
+
+        Raises :class:`~okta_guard.errors.InvalidTokenError` or
+        :class:`~okta_guard.errors.IssuerUnavailableError`; nothing else.
+        """
+        try:
+            cached = self._cached(token)
+            if cached is not None:
+                return cached
+            parsed = self._parse(token)
+            return self._finish(token, parsed, self._keys.get_key(parsed.kid))
+        except Exception as exc:
+            raise self._failed(exc) from None
+
+    async def verify_async(self, token: str) -> AccessToken:
+        """Like :meth:`verify`, but waits for key fetches without blocking the event loop."""
+        try:
+            cached = self._cached(token)
+            if cached is not None:
+                return cached
+            parsed = self._parse(token)
+            entry = await self._keys.get_key_async(parsed.kid)
+            return self._finish(token, parsed, entry)
+        except Exception as exc:
+            raise self._failed(exc) from None
+
+    def _keys_removed(self, kids: frozenset[str]) -> None:
+        dropped = self._tokens.purge_kids(kids)
+        logger.info(
+            "okta-guard: %d signing key(s) left the key set of %s; %d cached token(s) dropped",
+            len(kids),
+            self._issuer,
+            dropped,
+        )
+
+    # -- life cycle ----------------------------------------------------------------------
+
+    def prewarm(self) -> None:
+        """Fetch the signing keys now (e.g. at start-up).
+
+        Raises :class:`~okta_guard.errors.IssuerUnavailableError` if they cannot be fetched.
+        """
+        self._keys.prewarm()
+
+    async def prewarm_async(self) -> None:
+        """Fetch the signing keys now without blocking the event loop; raise on failure."""
+        await self._keys.prewarm_async()
+
+    def clear_cache(self) -> None:
+        """Forget every verified token (keys stay cached)."""
+        self._tokens.clear()
+
+    def close(self) -> None:
+        """Close the HTTP client the verifier created itself."""
+        self._keys.close()
+
+    async def aclose(self) -> None:
+        """Stop background key refreshes on this loop and close owned clients."""
+        await self._keys.aclose()
+
+    def __enter__(self) -> TokenVerifier:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    async def __aenter__(self) -> TokenVerifier:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
