@@ -1,0 +1,1 @@
+"""Example apps protected by okta-guard (``uvicorn examples.starlette_app:app``)."""

@@ -1,0 +1,204 @@
+"""FastAPI integration (the ``fastapi`` extra): a security dependency returning the token.
+
+::
+
+    okta = OktaAuth(verifier)
+    app = FastAPI()
+    okta.install(app)      # JSON error bodies, OpenAPI scopes, RFC 9728 metadata route
+
+    @app.get("/orders")
+    async def orders(token: AccessToken = Security(okta, scopes=["orders:read"])): ...
+
+    @app.delete("/orders/{id}")
+    async def delete(token: AccessToken = okta.require("orders:write")): ...
+
+    @app.get("/reports")
+    async def reports(token: AccessToken = okta.any_of("reports:read", "admin")): ...
+
+``OktaAuth`` is an OpenAPI OAuth2 security scheme (client-credentials flow, token
+URL ``{issuer}/v1/token``), so every operation lists the scopes it requires and
+Swagger UI's *Authorize* button works.  It answers like the middleware: 401/403
+with ``WWW-Authenticate``, 400, 503 with ``Retry-After``; websockets are closed
+with 1008 (1013 for 503) before accepting.  With ``OktaGuardMiddleware`` in front
+it reuses the token the middleware verified; without it, it verifies itself.
+This module imports fastapi; import it only when the extra is installed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from fastapi import Depends, FastAPI, HTTPException, Security, WebSocketException
+from fastapi.openapi.models import OAuth2 as OAuth2Model
+from fastapi.openapi.models import OAuthFlowClientCredentials, OAuthFlows
+from fastapi.security import SecurityScopes
+from fastapi.security.base import SecurityBase
+from starlette.requests import HTTPConnection, Request
+from starlette.responses import Response
+from starlette.websockets import WebSocket
+
+from ._challenge import error_headers, websocket_close_code
+from ._credentials import ScopeRequirement, Verifier, authenticate_connection, default_realm
+from .errors import OktaGuardError
+from .models import AccessToken
+from .resource_metadata import ProtectedResourceMetadata, metadata_route
+from .scopes import SCOPES_ATTR
+
+__all__ = ["OktaAuth", "OktaGuardHTTPException", "okta_guard_exception_handler"]
+
+
+class OktaGuardHTTPException(HTTPException):
+    """An ``HTTPException`` carrying the okta-guard error and its RFC 6750 headers."""
+
+    def __init__(self, error: OktaGuardError, headers: dict[str, str]) -> None:
+        super().__init__(error.status_code, detail=error.description, headers=headers)
+        self.okta_error = error
+
+
+async def okta_guard_exception_handler(request: Request, exc: Exception) -> Response:
+    """Render :class:`OktaGuardHTTPException` as ``{"error", "error_description"}`` JSON."""
+    assert isinstance(exc, OktaGuardHTTPException)
+    from ._challenge import error_body
+
+    return Response(
+        error_body(exc.okta_error),
+        status_code=exc.status_code,
+        headers=exc.headers,
+        media_type="application/json",
+    )
+
+
+class OktaAuth(SecurityBase):
+    """FastAPI security dependency: verifies the bearer token and the route's scopes.
+
+    Use it as ``Security(okta, scopes=[...])`` (all scopes required), or through
+    :meth:`require` / :meth:`any_of`.  It returns the :class:`~okta_guard.AccessToken`.
+
+    Args:
+        verifier: a :class:`~okta_guard.TokenVerifier`.
+        scopes: scopes (with optional descriptions) offered by Swagger's *Authorize*
+            dialog; :meth:`install` adds every scope used by the app's routes.
+        token_url: the token endpoint (default ``{issuer}/v1/token``).
+        scheme_name: the OpenAPI security scheme name.
+        realm: ``realm`` of the challenges (default: the verifier's audience).
+        resource_metadata: RFC 9728 URL for 401/403 challenges (default: the
+            metadata route added by :meth:`install`, if any).
+    """
+
+    __okta_guard_dependency__ = True
+
+    def __init__(
+        self,
+        verifier: Verifier,
+        *,
+        scopes: Mapping[str, str] | Iterable[str] | None = None,
+        token_url: str | None = None,
+        scheme_name: str = "okta",
+        description: str | None = None,
+        realm: str | None = None,
+        resource_metadata: str | None = None,
+    ) -> None:
+        self.verifier = verifier
+        self.realm = default_realm(verifier) if realm is None else realm
+        self.resource_metadata = resource_metadata
+        self._metadata: ProtectedResourceMetadata | None = None
+        if isinstance(scopes, Mapping):
+            offered = {str(k): str(v) for k, v in scopes.items()}
+        else:
+            offered = {s: s for s in scopes or ()}
+        self.model = OAuth2Model(
+            flows=OAuthFlows(
+                clientCredentials=OAuthFlowClientCredentials(
+                    tokenUrl=token_url or verifier.issuer + "/v1/token", scopes=offered
+                )
+            ),
+            description=description
+            or "Okta access token (client credentials) for this API, sent as a Bearer token.",
+        )
+        self.scheme_name = scheme_name
+
+    @property
+    def offered_scopes(self) -> dict[str, str]:
+        """The scopes listed in the OpenAPI client-credentials flow (live dict)."""
+        flows = self.model.flows  # type: ignore[attr-defined]
+        scopes: dict[str, str] = flows.clientCredentials.scopes
+        return scopes
+
+    def _offer(self, scopes: Iterable[str]) -> None:
+        offered = self.offered_scopes
+        for scope in scopes:
+            offered.setdefault(scope, scope)
+
+    def _refuse(self, conn: HTTPConnection, exc: OktaGuardError) -> Exception:
+        if isinstance(conn, WebSocket):
+            return WebSocketException(code=websocket_close_code(exc), reason=exc.error)
+        url = self.resource_metadata
+        if url is None and self._metadata is not None:
+            url = self._metadata.metadata_url(conn.scope)
+        return OktaGuardHTTPException(exc, error_headers(exc, self.realm, url or None))
+
+    async def authenticate(
+        self, conn: HTTPConnection, requirement: ScopeRequirement
+    ) -> AccessToken:
+        """Verify ``conn``'s token and ``requirement``; raise the FastAPI answer otherwise."""
+        try:
+            token = await authenticate_connection(conn, self.verifier)
+            requirement.check(token)
+        except OktaGuardError as exc:
+            raise self._refuse(conn, exc) from None
+        return token
+
+    async def __call__(self, conn: HTTPConnection, security_scopes: SecurityScopes) -> AccessToken:
+        """The dependency: the verified token, holding every scope in ``security_scopes``."""
+        return await self.authenticate(conn, ScopeRequirement(tuple(security_scopes.scopes)))
+
+    def require(self, *scopes: str) -> Any:
+        """``Security(self, scopes=scopes)``, also offering the scopes in OpenAPI."""
+        requirement = ScopeRequirement.build(scopes, None)
+        self._offer(requirement.all_of)
+        return Security(self, scopes=list(requirement.all_of))
+
+    def any_of(self, *scopes: str) -> Any:
+        """A dependency requiring one of ``scopes`` (OpenAPI shows "token required")."""
+        requirement = ScopeRequirement.build((), scopes)
+        self._offer(requirement.any_of)
+        okta = self
+
+        async def one_of(
+            conn: HTTPConnection,
+            token: AccessToken = Security(okta),  # noqa: B008 - FastAPI's dependency syntax
+        ) -> AccessToken:
+            return await okta.authenticate(conn, requirement)
+
+        one_of.__okta_guard_dependency__ = True  # type: ignore[attr-defined]
+        setattr(one_of, SCOPES_ATTR, requirement)
+        return Depends(one_of)
+
+    def install(self, app: FastAPI, *, resource_metadata: bool = True, **metadata: Any) -> None:
+        """Wire this scheme into ``app``.
+
+        Registers the JSON error handler, fills the OpenAPI flow's scopes with every
+        scope the routes require (at schema generation), and unless
+        ``resource_metadata=False`` adds the RFC 9728 route (``metadata`` goes to
+        :func:`~okta_guard.resource_metadata.metadata_route`).
+        """
+        app.add_exception_handler(OktaGuardHTTPException, okta_guard_exception_handler)
+        if resource_metadata:
+            route = metadata_route(self.verifier.issuer, **metadata)
+            app.router.routes.append(route)
+            endpoint = route.endpoint
+            assert isinstance(endpoint, ProtectedResourceMetadata)
+            self._metadata = endpoint
+        original = app.openapi
+        okta = self
+
+        def openapi() -> dict[str, Any]:
+            if app.openapi_schema is None:
+                from .audit import audit_routes
+
+                for info in audit_routes(app):
+                    okta._offer((*info.scopes, *info.any_of))
+            return original()
+
+        app.openapi = openapi  # type: ignore[method-assign]
