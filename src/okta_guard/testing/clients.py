@@ -77,7 +77,8 @@ class RegisteredClient:
     """A client (Okta "app") allowed to use the client credentials grant.
 
     ``scopes`` are the scopes its access policy grants.  ``auth_methods`` are
-    the token endpoint authentication methods it may use.
+    the token endpoint authentication methods it may use.  ``dpop`` requires
+    DPoP-bound tokens (``dpop_bound_access_tokens`` in Okta).
     """
 
     client_id: str
@@ -85,6 +86,7 @@ class RegisteredClient:
     scopes: frozenset[str] = frozenset()
     public_keys: list[tuple[str | None, _VerifyKey]] = field(default_factory=list, repr=False)
     auth_methods: frozenset[str] = frozenset()
+    dpop: bool = False
 
     @staticmethod
     def default_methods(secret: str | None, has_keys: bool) -> frozenset[str]:

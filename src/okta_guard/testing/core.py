@@ -15,6 +15,7 @@ from typing import Any
 
 from .authserver import AuthServer
 from .clients import ClientAuthenticator
+from .dpop import DPoPValidator
 from .endpoints import introspect, keys, metadata, revoke, token
 from .faults import FaultPlan, rate_limited_response
 from .keys import KeyRing, SigningKey
@@ -53,6 +54,7 @@ class IssuerCore:
         self.token_lifetime = token_lifetime
         self.servers: dict[str, AuthServer] = {}
         self.auth = ClientAuthenticator()
+        self.dpop = DPoPValidator()
         self.faults = FaultPlan()
         self.rate_limits = RateLimiter(self.clock)
         self.log: list[RequestRecord] = []

@@ -79,6 +79,14 @@ def token(core: IssuerCore, server: AuthServer, request: MockRequest) -> MockRes
             "The authorization grant type is not supported by the authorization server. "
             "Configured grant types: [client_credentials].",
         )
+    extra_claims: dict[str, Any] | None = None
+    if client.dpop:
+        checked = core.dpop.check(
+            request.headers.get("dpop"), f"{server.issuer(core.base_url)}/v1/token", core.clock()
+        )
+        if isinstance(checked, MockResponse):
+            return checked
+        extra_claims = {"cnf": {"jkt": checked}}
     requested = list(dict.fromkeys(form.get("scope", "").split()))
     if not requested:
         return oauth_error(400, "invalid_scope", "No scopes were requested.")
@@ -109,11 +117,11 @@ def token(core: IssuerCore, server: AuthServer, request: MockRequest) -> MockRes
         client_id=client.client_id,
         expires_in=lifetime,
         audience=None,
-        claims=None,
+        claims=extra_claims,
         headers=None,
     )
     body = {
-        "token_type": "Bearer",
+        "token_type": "DPoP" if extra_claims else "Bearer",
         "expires_in": lifetime,
         "access_token": access_token,
         "scope": " ".join(requested),
@@ -159,7 +167,7 @@ def introspect(core: IssuerCore, server: AuthServer, request: MockRequest) -> Mo
         "aud": claims.get("aud"),
         "iss": claims.get("iss"),
         "jti": claims.get("jti"),
-        "token_type": "Bearer",
+        "token_type": "DPoP" if isinstance(claims.get("cnf"), dict) else "Bearer",
         "client_id": claims.get("cid"),
     }
     if "uid" in claims:

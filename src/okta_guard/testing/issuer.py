@@ -144,13 +144,16 @@ class MockIssuer:
         scopes: Iterable[str] = (),
         public_key: PublicKeyLike = None,
         auth_methods: Iterable[str] | None = None,
+        dpop: bool = False,
     ) -> RegisteredClient:
         """Register a client-credentials client (an Okta service app).
 
         ``scopes`` are the scopes its policy grants (and become known to every
         server).  ``public_key`` (cryptography key, PEM, JWK or JWKS) enables
         ``private_key_jwt``; a secret enables ``client_secret_basic``/``_post``
-        (and ``client_secret_jwt`` when at least 32 characters long).
+        (and ``client_secret_jwt`` when at least 32 characters long).  ``dpop``
+        makes the token endpoint demand DPoP proofs (with Okta's nonce dance) and
+        issue ``token_type: DPoP`` tokens bound by ``cnf.jkt``.
         """
         keys = load_public_keys(public_key)
         methods = (
@@ -158,7 +161,9 @@ class MockIssuer:
             if auth_methods is not None
             else RegisteredClient.default_methods(client_secret, bool(keys))
         )
-        client = RegisteredClient(client_id, client_secret, frozenset(scopes), keys, methods)
+        client = RegisteredClient(
+            client_id, client_secret, frozenset(scopes), keys, methods, dpop=dpop
+        )
         with self._core.lock:
             self._core.auth.clients[client_id] = client
         return client
