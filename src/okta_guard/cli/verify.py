@@ -1,0 +1,173 @@
+"""``okta-guard verify`` and ``okta-guard decode``: check or just look inside an access token.
+
+``verify`` runs the full :class:`~okta_guard.TokenVerifier` (signature against the
+issuer's keys, issuer, audience, expiry ...) and exits 0 for a valid token, 1
+otherwise.  ``decode`` prints the header and claims *without verifying anything*
+and says so loudly: it is for reading a token, never for trusting one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import binascii
+import json
+import os
+import time
+from typing import Any
+
+from ._common import add_issuer_arguments, read_token_argument
+from ._output import dump_json, format_time, print_mapping
+
+__all__ = ["decode_unverified", "register"]
+
+UNVERIFIED_BANNER = (
+    "UNVERIFIED: decoded without checking the signature, issuer, audience or expiry. "
+    "Do not trust these values; use 'okta-guard verify' for that."
+)
+_TIME_CLAIMS = ("exp", "iat", "nbf", "auth_time")
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``verify`` and ``decode`` commands."""
+    verify = subparsers.add_parser(
+        "verify",
+        help="verify an access token against the issuer (exit 0 valid, 1 invalid)",
+        description="Verify an access token like an API would, and print the verdict and claims.",
+    )
+    verify.add_argument("token", metavar="TOKEN", help="the access token, or '-' for stdin")
+    add_issuer_arguments(verify)
+    verify.add_argument(
+        "--audience", help="expected audience, e.g. api://default (default: OKTA_AUDIENCE)"
+    )
+    verify.add_argument(
+        "--client-id",
+        action="append",
+        default=None,
+        dest="client_ids",
+        help="accept only tokens of this client id (repeatable)",
+    )
+    verify.add_argument("--leeway", type=float, default=None, help="clock skew allowance (s)")
+    verify.add_argument("--json", action="store_true", help="machine-readable output")
+    verify.set_defaults(func=_verify)
+
+    decode = subparsers.add_parser(
+        "decode",
+        help="show a token's header and claims WITHOUT verifying it",
+        description="Decode a JWT's header and claims without verifying anything.",
+    )
+    decode.add_argument("token", metavar="TOKEN", help="the token, or '-' for stdin")
+    decode.add_argument("--json", action="store_true", help="machine-readable output")
+    decode.set_defaults(func=_decode)
+
+
+def _b64_json(segment: str, what: str) -> dict[str, Any]:
+    from ..errors import InvalidTokenError
+
+    try:
+        raw = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+        value = json.loads(raw)
+    except (binascii.Error, ValueError):
+        raise InvalidTokenError(f"The token's {what} is not base64url-encoded JSON.") from None
+    if not isinstance(value, dict):
+        raise InvalidTokenError(f"The token's {what} is not a JSON object.")
+    return value
+
+
+def decode_unverified(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Split a compact JWS and return ``(header, claims)`` - nothing is verified."""
+    from ..errors import InvalidTokenError
+
+    parts = token.split(".")
+    if len(parts) == 5:
+        raise InvalidTokenError("This is an encrypted token (JWE); its claims cannot be read.")
+    if len(parts) != 3:
+        raise InvalidTokenError("This is not a JWT (expected three dot-separated parts).")
+    return _b64_json(parts[0], "header"), _b64_json(parts[1], "payload")
+
+
+def _time_lines(claims: dict[str, Any], now: float) -> dict[str, str]:
+    return {name: format_time(claims[name], now) for name in _TIME_CLAIMS if name in claims}
+
+
+def _decode(args: argparse.Namespace) -> int:
+    token = read_token_argument(args.token)
+    header, claims = decode_unverified(token)
+    if args.json:
+        print(dump_json({"verified": False, "header": header, "claims": claims}))
+        return 0
+    print(UNVERIFIED_BANNER)
+    print("\nheader (unverified):")
+    print(dump_json(header))
+    print("\nclaims (unverified):")
+    print(dump_json(claims))
+    times = _time_lines(claims, time.time())
+    if times:
+        print("\ntimes (unverified):")
+        print(print_mapping(times))
+    return 0
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from ..errors import ConfigurationError, InvalidTokenError, OktaGuardError
+    from ..verifier import TokenVerifier
+    from ._common import issuer_from_args
+
+    token = read_token_argument(args.token)
+    issuer = issuer_from_args(args)
+    audience = args.audience or os.environ.get("OKTA_AUDIENCE", "").strip()
+    if not audience:
+        raise ConfigurationError(
+            "No audience: pass --audience (e.g. api://default, as set on the authorization "
+            "server) or set OKTA_AUDIENCE."
+        )
+    kwargs: dict[str, Any] = {}
+    if args.client_ids:
+        kwargs["client_ids"] = args.client_ids
+    if args.leeway is not None:
+        kwargs["leeway"] = args.leeway
+    verifier = TokenVerifier(issuer, audience, **kwargs)
+    try:
+        access = verifier.verify(token)
+    except InvalidTokenError as exc:
+        return _verdict_invalid(args, exc)
+    except OktaGuardError:
+        raise
+    finally:
+        close = getattr(verifier, "close", None)
+        if callable(close):
+            close()
+    claims = dict(access.claims)
+    if args.json:
+        print(dump_json({"valid": True, "claims": claims}))
+        return 0
+    print("VALID: signature, issuer, audience and expiry checked.")
+    summary = {
+        "issuer": access.issuer,
+        "audience": " ".join(access.audience),
+        "client_id": access.client_id or "-",
+        "subject": access.subject or "-",
+        "scopes": " ".join(sorted(access.scopes)) or "-",
+        "expires": format_time(access.expires_at.timestamp(), time.time()),
+    }
+    print(print_mapping(summary))
+    print("\nclaims:")
+    print(dump_json(claims))
+    return 0
+
+
+def _verdict_invalid(args: argparse.Namespace, exc: Any) -> int:
+    if args.json:
+        print(
+            dump_json(
+                {
+                    "valid": False,
+                    "error": exc.error,
+                    "reason": exc.reason,
+                    "description": exc.description,
+                }
+            )
+        )
+    else:
+        print(f"INVALID: {exc.description} (reason: {exc.reason})")
+    return 1
