@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import ssl
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -50,6 +51,12 @@ class _HTTPServer(ThreadingHTTPServer):
         finally:
             with self.connections_lock:
                 self.connections.discard(request)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Ignore clients that hang up (timeouts, dropped connections); report the rest."""
+        if isinstance(sys.exc_info()[1], ConnectionError | TimeoutError):
+            return
+        super().handle_error(request, client_address)
 
     def drop_connections(self) -> None:
         with self.connections_lock:
