@@ -214,6 +214,10 @@ class TokenClient:
         """
         if force_refresh:
             self.invalidate()
+        else:
+            cached = self._cache.fresh(self.cache_key, self._clock())
+            if cached is not None:
+                return cached
         while True:
             value = self._cache.decide(self.cache_key, self._clock(), None)
             if isinstance(value, ServiceToken):
@@ -234,6 +238,10 @@ class TokenClient:
         """Async :meth:`get_token`; shares the cache and single flight with sync callers."""
         if force_refresh:
             self.invalidate()
+        else:
+            cached = self._cache.fresh(self.cache_key, self._clock())
+            if cached is not None:
+                return cached
         loop = asyncio.get_running_loop()
         while True:
             value = self._cache.decide(self.cache_key, self._clock(), loop)

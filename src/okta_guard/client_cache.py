@@ -23,7 +23,7 @@ import logging
 import threading
 from dataclasses import dataclass, field
 
-from .client_policy import CachedToken, CacheKey, Freshness, RetrySettings, freshness
+from .client_policy import MIN_VALIDITY, CachedToken, CacheKey, Freshness, RetrySettings, freshness
 from .errors import TokenRequestError
 from .models import ServiceToken
 
@@ -125,6 +125,14 @@ class TokenCache:
             with self._lock:
                 slot = self._slots.setdefault(key, _Slot())
         return slot
+
+    def fresh(self, key: CacheKey, now: float) -> ServiceToken | None:
+        """The cached token if it is fresh at ``now`` (lock-free fast path), else ``None``."""
+        slot = self._slots.get(key)
+        entry = slot.entry if slot is not None else None
+        if entry is None or now >= entry.refresh_at or now >= entry.expires_at - MIN_VALIDITY:
+            return None
+        return entry.token
 
     def decide(
         self, key: CacheKey, now: float, leader_loop: asyncio.AbstractEventLoop | None
