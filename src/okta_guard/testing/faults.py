@@ -7,15 +7,19 @@ that status, so clients see realistic errors.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .records import ENDPOINTS, MockResponse, json_response, oauth_error, okta_api_error
 
-__all__ = ["Fault", "FaultPlan", "check_endpoint", "rate_limited_response"]
+if TYPE_CHECKING:
+    from .core import IssuerCore
+
+__all__ = ["Fault", "FaultInjection", "FaultPlan", "check_endpoint", "rate_limited_response"]
 
 _OAUTH_ENDPOINTS = frozenset({"token", "introspect", "revoke"})
 _OAUTH_DEFAULTS = {
@@ -138,3 +142,64 @@ class FaultPlan:
                         self._queue.remove(fault)
                     return fault
         return None
+
+
+class FaultInjection:
+    """The fault-injection methods of :class:`~okta_guard.testing.MockIssuer`."""
+
+    _core: IssuerCore
+
+    def fail_next(
+        self,
+        endpoint: str,
+        status: int | None = 503,
+        *,
+        times: int = 1,
+        headers: Mapping[str, str] | None = None,
+        body: Any = None,
+        delay: float = 0.0,
+        disconnect: bool = False,
+        server: str | None = None,
+    ) -> None:
+        """Make the next ``times`` requests to ``endpoint`` fail.
+
+        ``endpoint`` is ``"metadata"``, ``"keys"``, ``"token"``, ``"introspect"``,
+        ``"revoke"`` or ``"*"``.  Without ``body`` the answer is Okta's body for
+        ``status`` (429: ``E0000047`` plus rate-limit headers).  ``body`` may be a
+        dict (JSON), ``str`` or ``bytes``.  ``status=None`` answers normally but
+        after ``delay`` seconds (a real wait).  ``disconnect`` drops the
+        connection instead of answering.  ``server`` limits it to one server.
+        """
+        self._core.faults.add(
+            Fault(endpoint, status, dict(headers or {}), body, delay, disconnect, server, times)
+        )
+
+    def start_outage(
+        self,
+        endpoint: str = "*",
+        status: int | None = 503,
+        *,
+        headers: Mapping[str, str] | None = None,
+        body: Any = None,
+        delay: float = 0.0,
+        disconnect: bool = False,
+        server: str | None = None,
+    ) -> None:
+        """Fail every request to ``endpoint`` (default all) until :meth:`end_outage`."""
+        fault = Fault(endpoint, status, dict(headers or {}), body, delay, disconnect, server)
+        self._core.faults.set_outage(fault)
+
+    def end_outage(self) -> None:
+        """End the outage started by :meth:`start_outage`."""
+        self._core.faults.set_outage(None)
+
+    @contextlib.contextmanager
+    def outage(
+        self, endpoint: str = "*", status: int | None = 503, **kwargs: Any
+    ) -> Iterator[None]:
+        """``with okta.outage("keys"):`` — a sustained outage for the block."""
+        self.start_outage(endpoint, status, **kwargs)
+        try:
+            yield
+        finally:
+            self.end_outage()

@@ -7,17 +7,17 @@ One sans-IO core (:mod:`.core`) behind three shells: an httpx transport
 
 from __future__ import annotations
 
-import contextlib
 import ssl
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import httpx
 
 from .asgi import MockIssuerApp
+from .authserver import AuthServer
 from .clients import PublicKeyLike, RegisteredClient, load_public_keys
 from .core import IssuerCore
-from .faults import Fault
+from .faults import FaultInjection
 from .keys import SigningKey
 from .records import MockRequest, MockResponse, RequestRecord
 from .server import LoopbackServer
@@ -29,7 +29,7 @@ IN_PROCESS_BASE_URL = "http://okta.localhost"
 """The org URL of a mock issuer that is not running a real server."""
 
 
-class MockIssuer:
+class MockIssuer(FaultInjection):
     """A faithful local stand-in for an Okta org and its custom authorization servers.
 
     In-process by default (``okta.transport``, ``okta.app``); ``start()`` or a
@@ -184,6 +184,9 @@ class MockIssuer:
 
     # -- tokens and keys ---------------------------------------------------------------
 
+    def _server_state(self, server: str | None) -> AuthServer:
+        return self._core.server(server or self._default)
+
     def mint_token(
         self,
         scopes: Iterable[str] = (),
@@ -227,24 +230,20 @@ class MockIssuer:
         Returns the new active ``kid``."""
         self._check_open()
         with self._core.lock:
-            return (
-                self._core.server(server or self._default)
-                .keys.rotate(keep_previous=keep_previous)
-                .kid
-            )
+            return self._server_state(server).keys.rotate(keep_previous=keep_previous).kid
 
     def drop_expired_keys(self, server: str | None = None) -> None:
         """Stop publishing EXPIRED keys (tokens they signed stop verifying)."""
         with self._core.lock:
-            self._core.server(server or self._default).keys.drop_expired()
+            self._server_state(server).keys.drop_expired()
 
     def active_kid(self, server: str | None = None) -> str:
         """The ``kid`` of the key signing new tokens."""
-        return self._core.server(server or self._default).keys.active.kid
+        return self._server_state(server).keys.active.kid
 
     def jwks(self, server: str | None = None) -> dict[str, Any]:
         """The key set ``/v1/keys`` serves right now."""
-        ring = self._core.server(server or self._default).keys
+        ring = self._server_state(server).keys
         return {"keys": [k.public_jwk() for k in ring.published()]}
 
     def revoke(self, token: str, server: str | None = None) -> None:
@@ -254,64 +253,9 @@ class MockIssuer:
         jti = jwt.decode(token, options={"verify_signature": False}).get("jti")
         if isinstance(jti, str):
             with self._core.lock:
-                self._core.server(server or self._default).revoked.add(jti)
+                self._server_state(server).revoked.add(jti)
 
     # -- faults and the log ------------------------------------------------------------
-
-    def fail_next(
-        self,
-        endpoint: str,
-        status: int | None = 503,
-        *,
-        times: int = 1,
-        headers: Mapping[str, str] | None = None,
-        body: Any = None,
-        delay: float = 0.0,
-        disconnect: bool = False,
-        server: str | None = None,
-    ) -> None:
-        """Make the next ``times`` requests to ``endpoint`` fail.
-
-        ``endpoint`` is ``"metadata"``, ``"keys"``, ``"token"``, ``"introspect"``,
-        ``"revoke"`` or ``"*"``.  Without ``body`` the answer is Okta's body for
-        ``status`` (429: ``E0000047`` plus rate-limit headers).  ``body`` may be a
-        dict (JSON), ``str`` or ``bytes``.  ``status=None`` answers normally but
-        after ``delay`` seconds (a real wait).  ``disconnect`` drops the
-        connection instead of answering.  ``server`` limits it to one server.
-        """
-        self._core.faults.add(
-            Fault(endpoint, status, dict(headers or {}), body, delay, disconnect, server, times)
-        )
-
-    def start_outage(
-        self,
-        endpoint: str = "*",
-        status: int | None = 503,
-        *,
-        headers: Mapping[str, str] | None = None,
-        body: Any = None,
-        delay: float = 0.0,
-        disconnect: bool = False,
-        server: str | None = None,
-    ) -> None:
-        """Fail every request to ``endpoint`` (default all) until :meth:`end_outage`."""
-        fault = Fault(endpoint, status, dict(headers or {}), body, delay, disconnect, server)
-        self._core.faults.set_outage(fault)
-
-    def end_outage(self) -> None:
-        """End the outage started by :meth:`start_outage`."""
-        self._core.faults.set_outage(None)
-
-    @contextlib.contextmanager
-    def outage(
-        self, endpoint: str = "*", status: int | None = 503, **kwargs: Any
-    ) -> Iterator[None]:
-        """``with okta.outage("keys"):`` — a sustained outage for the block."""
-        self.start_outage(endpoint, status, **kwargs)
-        try:
-            yield
-        finally:
-            self.end_outage()
 
     @property
     def requests(self) -> list[RequestRecord]:
