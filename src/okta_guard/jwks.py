@@ -139,10 +139,13 @@ class KeyCache:
         return self._jwks_uri
 
     def current(self, kid: str, now: float) -> KeyEntry | None:
-        """The cached entry for ``kid`` if the key set is usable now; no fetch, no counting."""
+        """The cached entry for ``kid`` if the key set is usable and no refresh is due now.
+
+        No fetch, no counting: this is the verified-token cache's cheap check.
+        """
         policy = self.policy
-        if not policy.usable(now):
-            return None
+        if not policy.usable(now) or policy.refresh_due(now):
+            return None  # the caller takes the full path, which refreshes
         return policy.keys.get(kid)
 
     # -- lookups -----------------------------------------------------------------------

@@ -155,6 +155,10 @@ class KeyCachePolicy:
         """Tell whether the cached key set may still be used (fresh, or stale within bounds)."""
         return self.has_keys and now <= self.expires_at + self.config.max_stale
 
+    def refresh_due(self, now: float) -> bool:
+        """Tell whether a refresh should start now (due, none in flight, not backing off)."""
+        return now >= self.refresh_at and self._may_start(now)
+
     def _flight_busy(self, now: float) -> bool:
         # A flight whose driver vanished (its event loop closed) must not block forever.
         return self.in_flight and now - self.flight_started_at < self.config.flight_timeout

@@ -68,8 +68,14 @@ class VerifiedTokenCache:
             verdict = lru.get(token)
         if verdict is None:
             return None
-        if now - leeway >= verdict.exp or current_key(verdict.kid, now) is not verdict.key:
+        if now - leeway >= verdict.exp:
             self.discard(token)
+            return None
+        current = current_key(verdict.kid, now)
+        if current is None:
+            return None  # keys unusable or due for a refresh: verify in full
+        if current is not verdict.key:
+            self.discard(token)  # the key left the key set or changed
             return None
         if now + leeway < verdict.nbf:
             return None
