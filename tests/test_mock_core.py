@@ -333,6 +333,26 @@ def test_fail_next_429_looks_like_okta(okta: MockIssuer) -> None:
     assert response.json()["errorCode"] == "E0000047"
     assert int(response.headers["x-rate-limit-reset"]) > 0
     assert response.headers["x-rate-limit-remaining"] == "0"
+    assert response.headers["x-rate-limit-limit"] == "600"
+
+
+def test_fail_next_429_concurrency_shape_and_configured_limit() -> None:
+    clock = FakeClock(1_800_000_010)
+    okta = MockIssuer(clock=clock, rate_limit={"keys": 50})
+    try:
+        okta.fail_next("keys", status=429)
+        okta.fail_next("keys", status=429, headers={"X-Rate-Limit-Limit": "0"})
+        with okta.http_client() as client:
+            first = client.get("/oauth2/default/v1/keys")
+            second = client.get("/oauth2/default/v1/keys")
+        assert first.headers["x-rate-limit-limit"] == "50"
+        assert first.headers["x-rate-limit-reset"] == "1800000060"
+        assert (second.headers["x-rate-limit-limit"], second.headers["x-rate-limit-remaining"]) == (
+            "0",
+            "0",
+        )
+    finally:
+        okta.close()
 
 
 def test_fail_next_rejects_unknown_endpoint(okta: MockIssuer) -> None:

@@ -181,7 +181,7 @@ class IssuerCore:
         delay = 0.0
         fault = self.faults.take(endpoint, server_id)
         if fault is not None:
-            faulty = fault.response(endpoint, self.clock())
+            faulty = fault.response(endpoint, self.clock(), self.rate_limits.limit_for(endpoint))
             if faulty is not None:
                 faulty.delay, faulty.disconnect = fault.delay, fault.disconnect
                 return faulty

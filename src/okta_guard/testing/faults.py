@@ -61,8 +61,13 @@ class Fault:
             return False
         return self.server_id is None or self.server_id == server_id
 
-    def response(self, endpoint: str, now: float) -> MockResponse | None:
-        """The response this fault answers with (``None``: answer normally, delayed)."""
+    def response(self, endpoint: str, now: float, limit: int | None = None) -> MockResponse | None:
+        """The response this fault answers with (``None``: answer normally, delayed).
+
+        A 429 without a body reports ``limit`` (default 600) with nothing remaining
+        until the next minute; pass ``X-Rate-Limit-Limit: 0`` in ``headers`` for
+        Okta's concurrency-limit shape (limit = remaining = 0).
+        """
         if self.status is None:
             return None
         status = self.status
@@ -76,7 +81,7 @@ class Fault:
         if status == 429:
             reset = int(now // 60 * 60 + 60)
             headers = {
-                "x-rate-limit-limit": "0",
+                "x-rate-limit-limit": str(600 if limit is None else limit),
                 "x-rate-limit-remaining": "0",
                 "x-rate-limit-reset": str(reset),
             }
