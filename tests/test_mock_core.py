@@ -146,6 +146,27 @@ def test_rotation_lifecycle(okta: MockIssuer) -> None:
     assert [k["kid"] for k in okta.jwks()["keys"]] == kids[:2]
 
 
+def test_scheduled_rotation_shortens_max_age_then_rotates() -> None:
+    clock = FakeClock(1_800_000_000)
+    okta = MockIssuer(clock=clock)
+    try:
+        first, nxt = (k["kid"] for k in okta.jwks()["keys"])
+        okta.schedule_rotation(600)
+        with okta.http_client() as client:
+            near = client.get("/oauth2/default/v1/keys")
+            clock.advance(599)
+            assert okta.mint_token().split(".")[0] == okta.mint_token(key=first).split(".")[0]
+            clock.advance(1)
+            token = okta.mint_token()
+            after = client.get("/oauth2/default/v1/keys")
+        assert near.headers["cache-control"] == "max-age=600, must-revalidate"
+        assert _segment(token, 0)["kid"] == nxt == okta.active_kid()
+        assert after.headers["cache-control"].startswith("max-age=3801600")
+        assert after.json()["keys"][0]["kid"] == nxt
+    finally:
+        okta.close()
+
+
 def test_mock_issuers_alive_together_never_share_keys() -> None:
     with MockIssuer() as a, MockIssuer() as b:
         na = {k["n"] for k in a.jwks()["keys"]}

@@ -32,6 +32,19 @@ class AuthServer:
     keys: KeyRing = field(repr=False)
     scopes: set[str] = field(default_factory=set)
     revoked: set[str] = field(default_factory=set, repr=False)
+    rotation_at: float | None = None
+
+    def apply_due_rotation(self, now: float) -> None:
+        """Rotate the keys if a scheduled rotation time has come."""
+        if self.rotation_at is not None and now >= self.rotation_at:
+            self.rotation_at = None
+            self.keys.rotate()
+
+    def jwks_max_age(self, configured: int, now: float) -> int:
+        """``max-age`` for ``/v1/keys``: short near a scheduled rotation, like Okta."""
+        if self.rotation_at is None:
+            return configured
+        return max(0, min(configured, int(self.rotation_at - now)))
 
     def issuer(self, base_url: str) -> str:
         """The issuer URL of this server under ``base_url``."""

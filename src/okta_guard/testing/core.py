@@ -112,6 +112,7 @@ class IssuerCore:
         """Sign an access token of ``server_id`` (see ``MockIssuer.mint_token``)."""
         with self.lock:
             server = self.server(server_id)
+            server.apply_due_rotation(self.clock())
             body = build_claims(
                 issuer=server.issuer(self.base_url),
                 audience=server.audience if audience is None else audience,
@@ -212,6 +213,7 @@ class IssuerCore:
                 {"allow": expected},
             )
         with self.lock:
+            server.apply_due_rotation(self.clock())
             if endpoint == "metadata":
                 openid = (rest or "").endswith("openid-configuration")
                 return metadata(self, server, openid=openid)

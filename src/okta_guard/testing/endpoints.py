@@ -33,7 +33,7 @@ def metadata(core: IssuerCore, server: AuthServer, *, openid: bool) -> MockRespo
 def keys(core: IssuerCore, server: AuthServer) -> MockResponse:
     """``/v1/keys``: the public JWKS with Okta's ``Cache-Control``/``Expires`` headers."""
     jwks = {"keys": [key.public_jwk() for key in server.keys.published()]}
-    max_age = int(core.jwks_max_age)
+    max_age = server.jwks_max_age(int(core.jwks_max_age), core.clock())
     expires = email.utils.formatdate(core.clock() + max_age, usegmt=True)
     headers = {"cache-control": f"max-age={max_age}, must-revalidate", "expires": expires}
     return json_response(200, jwks, headers)

@@ -232,6 +232,15 @@ class MockIssuer(FaultInjection):
         with self._core.lock:
             return self._server_state(server).keys.rotate(keep_previous=keep_previous).kid
 
+    def schedule_rotation(self, in_seconds: float, server: str | None = None) -> None:
+        """Rotate automatically ``in_seconds`` from now (on the mock's clock).
+
+        Until then ``/v1/keys`` sends a ``max-age`` that ends at the rotation, as Okta
+        shortens it near a rotation.
+        """
+        with self._core.lock:
+            self._server_state(server).rotation_at = self._core.clock() + in_seconds
+
     def drop_expired_keys(self, server: str | None = None) -> None:
         """Stop publishing EXPIRED keys (tokens they signed stop verifying)."""
         with self._core.lock:
