@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import ssl
 import subprocess
 import sys
+from pathlib import Path
 
 import httpx
 import jwt
@@ -90,3 +92,46 @@ def test_demo_command(capsys: pytest.CaptureFixture[str]) -> None:
     assert "verified with PyJWT" in out
     assert '"cid": "demo-service"' in out
     assert '"scp": [' in out
+
+
+def test_mock_issuer_command_serves_https(tmp_path: Path) -> None:
+    import trustme
+
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1")
+    cert_file, key_file, ca_file = tmp_path / "cert.pem", tmp_path / "key.pem", tmp_path / "ca.pem"
+    cert.cert_chain_pems[0].write_to_path(str(cert_file))
+    cert.private_key_pem.write_to_path(str(key_file))
+    ca.cert_pem.write_to_path(str(ca_file))
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "okta_guard",
+            "mock-issuer",
+            "--port",
+            "0",
+            "--tls-cert",
+            str(cert_file),
+            "--tls-key",
+            str(key_file),
+            "--audience",
+            "api://x",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        issuer = proc.stdout.readline().strip()
+        assert issuer.startswith("https://127.0.0.1:")
+        context = ssl.create_default_context(cafile=str(ca_file))
+        with httpx.Client(verify=context, trust_env=False) as client:
+            assert client.get(issuer + "/v1/keys").status_code == 200
+        with pytest.raises(httpx.ConnectError):
+            httpx.get(issuer + "/v1/keys", trust_env=False)  # untrusted certificate
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=10)
+    assert proc.returncode == 0
