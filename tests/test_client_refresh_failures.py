@@ -330,3 +330,13 @@ def test_owned_http_client_is_created_and_closed() -> None:
         http = client._sync_http()
         assert client._sync_http() is http
     assert http.is_closed
+
+
+def test_dpop_app_explains_the_setting() -> None:
+    okta = make_okta()
+    okta.register_client("dpop-app", SECRET, scopes=[SCOPE], dpop=True)
+    client = make_client(okta, client_id="dpop-app")
+    with pytest.raises(TokenRequestError) as info:
+        client.get_token()
+    assert info.value.error in ("use_dpop_nonce", "invalid_dpop_proof")
+    assert "Proof of Possession" in info.value.description

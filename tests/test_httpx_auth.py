@@ -11,7 +11,7 @@ from client_fakes import make_client, make_okta
 from okta_guard.client import TokenClient
 from okta_guard.errors import TokenRequestError
 from okta_guard.httpx_auth import TokenAuth
-from okta_guard.testing import MockIssuer
+from okta_guard.testing import FakeClock, MockIssuer
 
 
 class FakeApi:
@@ -95,6 +95,40 @@ def test_401_twice_gives_up_after_one_retry(setup: Setup) -> None:
     assert response.status_code == 401
     assert len(api.seen) == 2
     assert len(response.history) == 1
+
+
+def test_api_refusing_every_token_does_not_hammer_okta() -> None:
+    clock = FakeClock()
+    okta = make_okta(clock)
+    client = make_client(okta, clock)
+    api = FakeApi()
+    api.always_401 = True
+    with httpx.Client(transport=httpx.MockTransport(api), auth=client.auth) as http:
+        for _ in range(5):
+            assert http.get("https://api.example/orders").status_code == 401
+        assert okta.count("token") == 2  # one forced refresh, then no more for 30 s
+        assert len(api.seen) == 6
+        clock.advance(31)
+        assert http.get("https://api.example/orders").status_code == 401
+    assert okta.count("token") == 3
+    assert len(api.seen) == 8
+
+
+def test_concurrent_401s_share_the_refreshed_token(setup: Setup) -> None:
+    okta, client, api = setup
+    stale = client.get_token()
+    api.refused.add(stale.access_token)
+    # A request picks up the stale token ...
+    flow = client.auth.sync_auth_flow(httpx.Request("GET", "https://api.example/b"))
+    request = next(flow)
+    assert request.headers["Authorization"] == stale.authorization
+    # ... meanwhile another request gets a 401 and forces a refresh ...
+    with httpx.Client(transport=httpx.MockTransport(api), auth=client.auth) as http:
+        assert http.get("https://api.example/a").status_code == 200
+    # ... so the first one's 401 is retried with the new token, without another refresh.
+    retry = flow.send(httpx.Response(401, request=request))
+    assert retry.headers["Authorization"] == client.get_token().authorization != stale.authorization
+    assert okta.count("token") == 2
 
 
 def test_streaming_body_is_not_replayed(setup: Setup) -> None:

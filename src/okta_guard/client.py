@@ -254,6 +254,17 @@ class TokenClient:
             if token is not None:
                 return token
 
+    @property
+    def cached_token(self) -> ServiceToken | None:
+        """The token in the cache right now, whatever its freshness (no request is made)."""
+        entry = self._cache.peek(self.cache_key)
+        return entry.token if entry is not None else None
+
+    @property
+    def clock(self) -> Callable[[], float]:
+        """The clock this client uses (epoch seconds)."""
+        return self._clock
+
     def invalidate(self, token: ServiceToken | None = None) -> None:
         """Forget the cached token (only if it is still ``token``, when given).
 

@@ -91,6 +91,14 @@ _FIXES: dict[str, str] = {
         "authorization server (https://{domain}/oauth2/{id})."
     ),
     "invalid_grant": "The grant was refused; check the app's grant types and access policy.",
+    "use_dpop_nonce": (
+        "This app requires DPoP-bound tokens ('Require Demonstrating Proof of Possession' on "
+        "the app); TokenClient sends plain client credentials requests, so turn that off."
+    ),
+    "invalid_dpop_proof": (
+        "This app requires DPoP-bound tokens; TokenClient does not send DPoP proofs, so turn "
+        "'Require Demonstrating Proof of Possession' off for this app."
+    ),
 }
 _PRINTABLE = re.compile(r"[^\x20-\x7e]")
 

@@ -3,7 +3,8 @@
 :meth:`TokenAuth._flow` is the protocol written once (as in ``httpx/_auth.py``):
 it asks for a token, sends the request with ``Authorization: Bearer ...``, and
 after a 401 from the API it drops that token and retries once with a fresh one -
-for idempotent methods with a replayable body only.  Getting the token is I/O
+for idempotent methods with a replayable body only, and forcing a new token at
+most once per ``min_refresh_interval``.  Getting the token is I/O
 against the issuer, so the flow *yields* a token request and the sync shell
 answers with :meth:`TokenClient.get_token`, the async shell with
 :meth:`TokenClient.get_token_async`.  A request is never sent without a token:
@@ -12,6 +13,7 @@ if none can be had, the :class:`~okta_guard.errors.TokenRequestError` propagates
 
 from __future__ import annotations
 
+import threading
 from collections.abc import AsyncGenerator, Generator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -45,11 +47,34 @@ class TokenAuth(httpx.Auth):
     ``httpx.AsyncClient(auth=token_client.auth)``.
     """
 
-    def __init__(self, client: TokenClient) -> None:
+    def __init__(self, client: TokenClient, *, min_refresh_interval: float = 30.0) -> None:
         self._client = client
+        self._min_refresh_interval = min_refresh_interval
+        self._last_forced: float | None = None
+        self._lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"TokenAuth({self._client!r})"
+
+    def _should_retry(self, token: ServiceToken) -> bool:
+        """Decide whether a 401 for ``token`` is worth one retry with a fresh token.
+
+        If another caller already replaced the token, retry with the new one.  Otherwise
+        drop it and fetch a new one - but at most once per ``min_refresh_interval``, so
+        an API that refuses every token (wrong audience, say) does not turn each call
+        into a token request.
+        """
+        current = self._client.cached_token
+        if current is not None and current.access_token != token.access_token:
+            return True
+        now = self._client.clock()
+        with self._lock:
+            last = self._last_forced
+            if last is not None and 0 <= now - last < self._min_refresh_interval:
+                return False
+            self._last_forced = now
+        self._client.invalidate(token)
+        return True
 
     @staticmethod
     def _replayable(request: httpx.Request) -> bool:
@@ -64,11 +89,10 @@ class TokenAuth(httpx.Auth):
         replayable = self._replayable(request)  # before sending: sending may buffer a stream
         response = yield request
         assert isinstance(response, httpx.Response)
-        if response.status_code != 401 or not replayable:
+        # The API refused this token (revoked, keys rotated, ...): try once more with a
+        # fresh one.
+        if response.status_code != 401 or not replayable or not self._should_retry(token):
             return
-        # The API refused this token (revoked, keys rotated, ...): drop it, unless another
-        # caller has already replaced it, and try once more with a fresh one.
-        self._client.invalidate(token)
         fresh = yield _NEED_TOKEN
         assert isinstance(fresh, ServiceToken)
         request.headers["Authorization"] = fresh.authorization
