@@ -75,6 +75,23 @@ def test_token_for_a_stored_credential_prints_the_table(
     assert scope == "orders:read"
 
 
+def test_stored_env_reference_is_resolved_when_used(
+    okta: MockIssuer, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["credentials", "add", "ref", "--issuer", okta.issuer, "--client-id", "svc"]
+    assert main([*argv, "--scope", "orders:read", "--secret", "env:ORDERS_SECRET"]) == 0
+    assert main(["token", "-c", "ref", "--raw"]) == 1
+    assert "ORDERS_SECRET" in capsys.readouterr().err
+    monkeypatch.setenv("ORDERS_SECRET", SECRET)
+    assert main(["token", "-c", "ref", "--raw"]) == 0
+    assert _cid(capsys.readouterr().out.strip()) == "svc"
+
+
+def test_credentials_without_action_prints_help(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["credentials"]) == 2
+    assert "add" in capsys.readouterr().out
+
+
 def test_token_json_raw_and_short(
     okta: MockIssuer, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -205,3 +222,19 @@ def test_render_token_table_for_several_apps() -> None:
     row = short.splitlines()[2].split()
     assert row == [abbreviate("c" * 40), "Bearer", "0"]
     assert token_json(_token("d", {"s"}), 1_800_000_000)["expires_in"] == 3600
+
+
+def test_wide_table_is_expanded_to_fit_the_terminal() -> None:
+    tokens = [("orders", _token("a", {"orders:read"})), ("billing", _token("b", {"b:x"}))]
+    assert render_token_table(tokens, now=1_800_000_000, max_width=200).count("\n") == 3
+    expanded = render_token_table(tokens, now=1_800_000_000, max_width=60, label="app")
+    records = expanded.split("\n\n")
+    assert len(records) == 2
+    first = [line.split() for line in records[0].splitlines()]
+    assert first == [
+        ["app", "orders"],
+        ["token.access_token", "a" * 40],
+        ["token.token_type", "Bearer"],
+        ["token.expires_in", "3600"],
+        ["token.scope", "orders:read"],
+    ]

@@ -54,6 +54,7 @@ if TYPE_CHECKING:
 __all__ = ["RetrySettings", "TokenCache", "TokenClient"]
 
 logger = logging.getLogger("okta_guard.client")
+logger.addHandler(logging.NullHandler())  # a library: the application configures logging
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:

@@ -222,11 +222,7 @@ class TokenCache:
         slot = self._slot(key)
         with slot.lock:
             current = slot.entry
-            if (
-                current is None
-                or token is None
-                or current.token.access_token == (token.access_token)
-            ):
+            if current is None or token is None or current.token.access_token == token.access_token:
                 slot.entry = None
                 slot.refresh_blocked_until = 0.0
             if token is None:

@@ -59,6 +59,7 @@ def render_token_table(
     now: float,
     short: bool = False,
     label: str = "credential",
+    max_width: int | None = None,
 ) -> str:
     """The token table: ``token.access_token``, ``token.token_type``, ``token.expires_in``,
     ``token.scope`` - one row per ``(name, token)``.
@@ -67,6 +68,11 @@ def render_token_table(
     copyable); ``short=True`` abbreviates it for overviews such as the demo.  When
     any name is given, a first column ``label`` shows it.  ``expires_in`` counts
     whole seconds left at epoch time ``now``.
+
+    When the table would be wider than ``max_width`` (the terminal), it is shown
+    *expanded* instead, like ``psql``'s ``\\x auto``: one ``column  value`` line per
+    column and a blank line between tokens, so a full token stays on one line
+    instead of pushing the other columns off screen.
     """
     named = any(name is not None for name, _ in tokens)
     headers = ([label] if named else []) + list(TOKEN_COLUMNS)
@@ -79,7 +85,10 @@ def render_token_table(
             " ".join(sorted(token.scopes)),
         ]
         rows.append(([name or ""] if named else []) + row)
-    return render_table(headers, rows)
+    table = render_table(headers, rows)
+    if max_width is None or max(len(line) for line in table.splitlines()) <= max_width:
+        return table
+    return "\n\n".join(print_mapping(dict(zip(headers, row, strict=True))) for row in rows)
 
 
 def token_json(token: ServiceToken, now: float) -> dict[str, Any]:

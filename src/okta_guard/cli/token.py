@@ -131,6 +131,8 @@ def build_client(
 
 def _run(args: argparse.Namespace) -> int:
     import json
+    import shutil
+    import sys
     import time
 
     from ._output import render_token_table, token_json
@@ -143,5 +145,6 @@ def _run(args: argparse.Namespace) -> int:
     elif args.json:
         print(json.dumps(token_json(token, now), indent=2))
     else:
-        print(render_token_table([(None, token)], now=now, short=args.short))
+        width = shutil.get_terminal_size().columns if sys.stdout.isatty() else None
+        print(render_token_table([(None, token)], now=now, short=args.short, max_width=width))
     return 0
