@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Iterator
 
 import httpx
 import jwt
@@ -500,3 +501,35 @@ def test_fixture_marker_options(okta_issuer: MockIssuer, fake_clock: FakeClock) 
 def test_server_fixture(okta_issuer_server: MockIssuer) -> None:
     assert okta_issuer_server.running
     assert httpx.get(okta_issuer_server.jwks_uri).status_code == 200
+
+
+def test_log_limit_keeps_counts_exact() -> None:
+    okta = MockIssuer(log_limit=2)
+    try:
+        with okta.http_client() as client:
+            for _ in range(3):
+                client.get("/oauth2/default/v1/keys")
+        assert len(okta.requests) == 2
+        assert okta.keys_fetches == 3
+        okta.clear_requests()
+        assert okta.keys_fetches == 0
+    finally:
+        okta.close()
+
+
+def test_real_server_reads_chunked_bodies() -> None:
+    with MockIssuer() as okta:
+        okta.register_client("svc", "s", scopes=["a"])
+
+        def body() -> Iterator[bytes]:
+            yield b"grant_type=client_credentials"
+            yield b"&scope=a"
+
+        response = httpx.post(
+            okta.token_url,
+            content=body(),
+            headers={"content-type": "application/x-www-form-urlencoded"},
+            auth=("svc", "s"),
+        )
+    assert response.status_code == 200, response.text
+    assert okta.requests[-1].form == {"grant_type": "client_credentials", "scope": "a"}

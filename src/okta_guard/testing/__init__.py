@@ -6,14 +6,29 @@
 'http://okta.localhost/oauth2/default'
 >>> okta.close()
 
-See ``docs/testing.md`` for the fixture, the context manager and the CLI.
+Names are imported lazily, so that the pytest plugin (loaded in every pytest run)
+costs nothing until a fixture is used.  See ``docs/testing.md`` for the fixtures,
+the context manager and the CLI.
 """
 
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from .clock import FakeClock
-from .issuer import IN_PROCESS_BASE_URL, MockIssuer
-from .keys import KeyState, SigningKey, generate_signing_key
-from .records import MockRequest, MockResponse, RequestRecord
-from .tokens import OMIT
+
+_EXPORTS: dict[str, str] = {
+    "IN_PROCESS_BASE_URL": "issuer",
+    "MockIssuer": "issuer",
+    "KeyState": "keys",
+    "SigningKey": "keys",
+    "generate_signing_key": "keys",
+    "MockRequest": "records",
+    "MockResponse": "records",
+    "RequestRecord": "records",
+    "OMIT": "tokens",
+}
 
 __all__ = [
     "IN_PROCESS_BASE_URL",
@@ -27,3 +42,22 @@ __all__ = [
     "SigningKey",
     "generate_signing_key",
 ]
+
+if TYPE_CHECKING:
+    from .issuer import IN_PROCESS_BASE_URL, MockIssuer
+    from .keys import KeyState, SigningKey, generate_signing_key
+    from .records import MockRequest, MockResponse, RequestRecord
+    from .tokens import OMIT
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'okta_guard.testing' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

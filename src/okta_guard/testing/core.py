@@ -7,6 +7,7 @@ around it, so all three behave identically.
 
 from __future__ import annotations
 
+import collections
 import re
 import threading
 import time
@@ -47,6 +48,7 @@ class IssuerCore:
         clock: Callable[[], float] | None = None,
         jwks_max_age: int = 3_801_600,
         token_lifetime: int = 3600,
+        log_limit: int | None = 100_000,
     ) -> None:
         self.base_url = base_url
         self.clock: Callable[[], float] = clock or time.time
@@ -57,7 +59,8 @@ class IssuerCore:
         self.dpop = DPoPValidator()
         self.faults = FaultPlan()
         self.rate_limits = RateLimiter(self.clock)
-        self.log: list[RequestRecord] = []
+        self.log: collections.deque[RequestRecord] = collections.deque(maxlen=log_limit)
+        self.counts: collections.Counter[tuple[str, str | None]] = collections.Counter()
         self.lock = threading.RLock()
 
     # -- state -------------------------------------------------------------------------
@@ -137,9 +140,10 @@ class IssuerCore:
             return sign_compact(signer, body, headers)
 
     def record(self, entry: RequestRecord) -> None:
-        """Append to the request log."""
+        """Append to the request log (the oldest entries go beyond ``log_limit``) and count."""
         with self.lock:
             self.log.append(entry)
+            self.counts[(entry.endpoint, entry.server_id)] += 1
 
     # -- the handler -------------------------------------------------------------------
 

@@ -35,7 +35,8 @@ class MockIssuer(FaultInjection):
     In-process by default (``okta.transport``, ``okta.app``); ``start()`` or a
     ``with`` block runs a real loopback server on a free port.  ``clock`` (epoch
     seconds, e.g. :class:`~okta_guard.testing.FakeClock`) drives ``iat``/``exp``,
-    introspection, assertion expiry and rate-limit windows.
+    introspection, assertion expiry and rate-limit windows.  ``requests`` keeps the
+    newest ``log_limit`` entries; :meth:`count` stays exact.
     """
 
     def __init__(
@@ -52,12 +53,14 @@ class MockIssuer(FaultInjection):
         token_lifetime: int = 3600,
         keep_expired_keys: int = 1,
         rate_limit: int | Mapping[str, int] | None = None,
+        log_limit: int | None = 100_000,
     ) -> None:
         self._core = IssuerCore(
             base_url=IN_PROCESS_BASE_URL,
             clock=clock,
             jwks_max_age=jwks_max_age,
             token_lifetime=token_lifetime,
+            log_limit=log_limit,
         )
         self._default = auth_server
         self._keep_expired = keep_expired_keys
@@ -268,17 +271,19 @@ class MockIssuer(FaultInjection):
 
     @property
     def requests(self) -> list[RequestRecord]:
-        """Every request served so far, oldest first (a copy)."""
+        """Every request served so far, oldest first (a copy; the newest ``log_limit``)."""
         with self._core.lock:
             return list(self._core.log)
 
     def count(self, endpoint: str, server: str | None = None) -> int:
-        """How many requests ``endpoint`` (e.g. ``"keys"``) received (on ``server``)."""
-        return sum(
-            1
-            for r in self.requests
-            if r.endpoint == endpoint and (server is None or r.server_id == server)
-        )
+        """How many requests ``endpoint`` (e.g. ``"keys"``) received (on ``server``) since
+        the start or :meth:`clear_requests` — exact even beyond the log's limit."""
+        with self._core.lock:
+            return sum(
+                n
+                for (name, server_id), n in self._core.counts.items()
+                if name == endpoint and (server is None or server_id == server)
+            )
 
     @property
     def keys_fetches(self) -> int:
@@ -286,9 +291,10 @@ class MockIssuer(FaultInjection):
         return self.count("keys")
 
     def clear_requests(self) -> None:
-        """Forget the request log."""
+        """Forget the request log and reset the counts."""
         with self._core.lock:
             self._core.log.clear()
+            self._core.counts.clear()
 
     # -- serving -----------------------------------------------------------------------
 

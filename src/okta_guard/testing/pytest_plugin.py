@@ -18,12 +18,14 @@ marker value ``clock="fake_clock"``.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from .clock import FakeClock
-from .issuer import MockIssuer
+
+if TYPE_CHECKING:  # imported lazily: the plugin loads in every pytest run
+    from .issuer import MockIssuer
 
 __all__ = ["fake_clock", "okta_issuer", "okta_issuer_server"]
 
@@ -52,6 +54,8 @@ def fake_clock() -> FakeClock:
 @pytest.fixture
 def okta_issuer(request: pytest.FixtureRequest) -> Iterator[MockIssuer]:
     """An in-process mock Okta issuer, closed after the test."""
+    from .issuer import MockIssuer
+
     okta = MockIssuer(**_options(request))
     try:
         yield okta
@@ -62,5 +66,7 @@ def okta_issuer(request: pytest.FixtureRequest) -> Iterator[MockIssuer]:
 @pytest.fixture
 def okta_issuer_server(request: pytest.FixtureRequest) -> Iterator[MockIssuer]:
     """A mock Okta issuer serving on a loopback port (``http://127.0.0.1:PORT``)."""
+    from .issuer import MockIssuer
+
     with MockIssuer(**_options(request)) as okta:
         yield okta
