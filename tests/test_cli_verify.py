@@ -70,17 +70,20 @@ def test_verify_invalid_tokens_exit_1(
     assert main(argv) == 1
     out = capsys.readouterr().out
     assert out.startswith("INVALID: ")
-    assert out.count("\n") == 1
+    assert "claims (unverified, for diagnosis only):" in out
     assert main([*argv, "--json"]) == 1
     data = json.loads(capsys.readouterr().out)
     assert data["valid"] is False
     assert data["error"] == "invalid_token"
+    assert data["claims_unverified"]["iss"] == okta.issuer
 
 
 def test_verify_garbage_is_invalid(okta: MockIssuer, capsys: pytest.CaptureFixture[str]) -> None:
     argv = ["verify", "not-a-jwt", "--issuer", okta.issuer, "--audience", "api://default"]
     assert main(argv) == 1
-    assert capsys.readouterr().out.startswith("INVALID")
+    out = capsys.readouterr().out
+    assert out.startswith("INVALID")
+    assert out.count("\n") == 1
 
 
 def test_verify_needs_issuer_and_audience(

@@ -20,7 +20,7 @@ import random
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import httpx
 
@@ -45,11 +45,9 @@ from .client_policy import (
     token_fetch_flow,
 )
 from .errors import ConfigurationError
+from .httpx_auth import TokenAuth
 from .models import ServiceToken
 from .settings import issuer_from_domain, validate_issuer
-
-if TYPE_CHECKING:
-    from .httpx_auth import TokenAuth
 
 __all__ = ["RetrySettings", "TokenCache", "TokenClient"]
 
@@ -155,7 +153,7 @@ class TokenClient:
         self._owned_sync: httpx.Client | None = None
         self._owned_async: tuple[asyncio.AbstractEventLoop, httpx.AsyncClient] | None = None
         self._lock = threading.Lock()
-        self._auth: TokenAuth | None = None
+        self._auth = TokenAuth(self)
 
     # -- construction helpers -------------------------------------------------------
 
@@ -202,10 +200,6 @@ class TokenClient:
     @property
     def auth(self) -> TokenAuth:
         """An :class:`httpx.Auth` adding this client's token to requests (sync and async)."""
-        if self._auth is None:
-            from .httpx_auth import TokenAuth
-
-            self._auth = TokenAuth(self)
         return self._auth
 
     def get_token(self, *, force_refresh: bool = False) -> ServiceToken:

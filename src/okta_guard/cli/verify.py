@@ -130,7 +130,7 @@ def _verify(args: argparse.Namespace) -> int:
     try:
         access = verifier.verify(token)
     except InvalidTokenError as exc:
-        return _verdict_invalid(args, exc)
+        return _verdict_invalid(args, exc, token)
     except OktaGuardError:
         raise
     finally:
@@ -156,18 +156,23 @@ def _verify(args: argparse.Namespace) -> int:
     return 0
 
 
-def _verdict_invalid(args: argparse.Namespace, exc: Any) -> int:
+def _verdict_invalid(args: argparse.Namespace, exc: Any, token: str) -> int:
+    from ..errors import InvalidTokenError
+
+    try:  # shown to explain the verdict (which aud? expired when?), clearly unverified
+        claims: dict[str, Any] | None = decode_unverified(token)[1]
+    except InvalidTokenError:
+        claims = None
     if args.json:
-        print(
-            dump_json(
-                {
-                    "valid": False,
-                    "error": exc.error,
-                    "reason": exc.reason,
-                    "description": exc.description,
-                }
-            )
-        )
-    else:
-        print(f"INVALID: {exc.description} (reason: {exc.reason})")
+        data = {"valid": False, "error": exc.error, "reason": exc.reason}
+        data.update({"description": exc.description, "claims_unverified": claims})
+        print(dump_json(data))
+        return 1
+    print(f"INVALID: {exc.description} (reason: {exc.reason})")
+    if claims is not None:
+        print("\nclaims (unverified, for diagnosis only):")
+        print(dump_json(claims))
+        times = _time_lines(claims, time.time())
+        if times:
+            print(print_mapping(times))
     return 1
