@@ -333,9 +333,14 @@ class TokenClient:
             return self._async_http_client
         loop = asyncio.get_running_loop()
         with self._lock:
-            # An AsyncClient is bound to the loop it first ran on; make one per loop.
+            # An AsyncClient is bound to the loop it first ran on; make one per loop.  No
+            # keep-alive: tokens are fetched about hourly, and no socket may outlive its loop.
             if self._owned_async is None or self._owned_async[0] is not loop:
-                client = httpx.AsyncClient(timeout=self._timeout, follow_redirects=False)
+                client = httpx.AsyncClient(
+                    timeout=self._timeout,
+                    follow_redirects=False,
+                    limits=httpx.Limits(max_keepalive_connections=0),
+                )
                 self._owned_async = (loop, client)
             return self._owned_async[1]
 
