@@ -196,6 +196,8 @@ def test_audit_sees_fastapi_dependencies() -> None:
     assert infos[("/ws", ("WEBSOCKET",))].scopes == ("orders:read",)
     assert infos[("/health", ("GET",))].unprotected
     assert infos[("/.well-known/oauth-protected-resource", ("GET",))].excluded
+    assert infos[("/docs", ("GET",))].excluded  # FastAPI's own docs: public by design
+    assert infos[("/openapi.json", ("GET",))].excluded
     assert all(i.source == "dependency" for i in infos.values() if i.protected)
 
 

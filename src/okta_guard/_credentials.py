@@ -18,6 +18,7 @@ from starlette.authentication import AuthCredentials, UnauthenticatedUser
 from starlette.requests import HTTPConnection, Request
 from starlette.types import Scope
 
+from ._challenge import MissingCredentialsError
 from .errors import ConfigurationError, InsufficientScopeError, InvalidRequestError
 from .models import AccessToken
 
@@ -43,7 +44,8 @@ MIDDLEWARE_KEY = "okta_guard.middleware"
 APP_STATE_ATTR = "okta_guard_verifier"
 
 # RFC 6750 §2.1: credentials = "Bearer" 1*SP b64token
-_BEARER = re.compile(rb"[Bb][Ee][Aa][Rr][Ee][Rr] +([A-Za-z0-9\-._~+/]+=*)")
+# b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
+_B64TOKEN_CHARS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/"
 _AUTH_SCHEME = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _FORM_TYPE = b"application/x-www-form-urlencoded"
 
@@ -81,9 +83,14 @@ def bearer_token(authorization: bytes | None) -> str | None:
     """
     if authorization is None:
         return None
-    match = _BEARER.fullmatch(authorization)
-    if match is not None:
-        return match.group(1).decode("ascii")
+    if authorization[6:7] == b" " and authorization[:6].lower() == b"bearer":
+        token = authorization[7:]
+        if token[:1] == b" ":
+            token = token.lstrip(b" ")
+        core = token.rstrip(b"=")
+        # translate(None, allowed) deletes every allowed byte: empty means all allowed
+        if core and not core.translate(None, _B64TOKEN_CHARS):
+            return token.decode("ascii")
     scheme, _, _rest = authorization.partition(b" ")
     if scheme.lower() != b"bearer" and _AUTH_SCHEME.fullmatch(scheme):
         return None  # another scheme (Basic, DPoP...): no bearer credentials
@@ -192,8 +199,6 @@ async def authenticate_connection(conn: HTTPConnection, explicit: Verifier | Non
     Raises the same :class:`~okta_guard.errors.OktaGuardError` answers as the
     middleware (missing credentials, 400, 401, 503).
     """
-    from ._challenge import MissingCredentialsError
-
     scope = conn.scope
     user = scope.get("user")
     if isinstance(user, AccessToken):
@@ -238,6 +243,13 @@ class ScopeRequirement:
     def scopes(self) -> tuple[str, ...]:
         """Every scope named by this requirement (for audits and metadata)."""
         return tuple(dict.fromkeys((*self.all_of, *self.any_of)))
+
+    def allows(self, token: AccessToken) -> bool:
+        """Tell whether ``token`` satisfies the requirement."""
+        granted = token.scopes
+        return granted.issuperset(self.all_of) and (
+            not self.any_of or not granted.isdisjoint(self.any_of)
+        )
 
     def check(self, token: AccessToken) -> None:
         """Raise :class:`InsufficientScopeError` unless ``token`` satisfies the requirement."""

@@ -7,7 +7,8 @@ it requires a token: by :func:`~okta_guard.require_scopes`, the FastAPI
 dependency, or :class:`~okta_guard.OktaGuardMiddleware` covering its path.
 Routes that are neither protected nor deliberately public (``exclude_paths`` of
 the middleware, ``public_paths=`` here, the RFC 9728 metadata) are *unprotected*
-and get flagged.  ``okta-guard routes module:app`` prints this as a table.
+and get flagged; FastAPI's own documentation routes (``/openapi.json``, ``/docs``,
+``/redoc``) count as public.  ``okta-guard routes module:app`` prints a table.
 """
 
 from __future__ import annotations
@@ -208,6 +209,15 @@ def _info(
     return RouteInfo(path, methods, name, excluded=excluded)
 
 
+def _framework_docs(app: Any) -> set[str]:
+    """FastAPI's own documentation routes (OpenAPI, Swagger UI, ReDoc): public by design."""
+    names = ("openapi_url", "docs_url", "redoc_url", "swagger_ui_oauth2_redirect_url")
+    found = {getattr(app, name, None) for name in names}
+    if getattr(app, "docs_url", None) is None:
+        found.discard(getattr(app, "swagger_ui_oauth2_redirect_url", None))
+    return {path for path in found if isinstance(path, str)}
+
+
 def _walk(app: Any, prefix: str, guards: list[_Guard], public: PathMatcher) -> list[RouteInfo]:
     routed, guards = _unwrap(app, prefix, guards)
     infos: list[RouteInfo] = []
@@ -225,10 +235,11 @@ def _walk(app: Any, prefix: str, guards: list[_Guard], public: PathMatcher) -> l
         if app is not None:
             infos.append(_info(prefix + "/{path}", ("*",), "", None, "", guards, public))
         return infos
+    docs = _framework_docs(routed)
     for route in routed.routes:
         if isinstance(route, Route | WebSocketRoute):
             endpoint = route.endpoint
-            is_metadata = isinstance(endpoint, ProtectedResourceMetadata)
+            is_metadata = isinstance(endpoint, ProtectedResourceMetadata) or route.path in docs
             for methods, requirement, source in _endpoint_entries(route):
                 infos.append(
                     _info(

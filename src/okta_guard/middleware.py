@@ -38,6 +38,7 @@ __all__ = ["OktaGuardMiddleware", "PathMatcher", "Verifier"]
 
 logger = logging.getLogger("okta_guard.middleware")
 
+_FORM_TYPE = b"application/x-www-form-urlencoded"
 #: Largest URL-encoded form body buffered to look for a smuggled ``access_token``.
 MAX_FORM_SCAN = 1 << 20
 
@@ -68,12 +69,12 @@ class PathMatcher:
             else:
                 exact.add(pattern)
         self.patterns = tuple(patterns)
-        self._exact = frozenset(exact)
-        self._prefixes = tuple(prefixes)
+        self.exact = frozenset(exact)
+        self.prefixes = tuple(prefixes)
 
     def __call__(self, path: str) -> bool:
         """Tell whether ``path`` is excluded."""
-        return path in self._exact or (bool(self._prefixes) and path.startswith(self._prefixes))
+        return path in self.exact or (bool(self.prefixes) and path.startswith(self.prefixes))
 
 
 def route_path(scope: Scope) -> str:
@@ -134,6 +135,8 @@ class OktaGuardMiddleware:
         self.app = app
         self.verifier = verifier
         self.excluded = PathMatcher(exclude_paths)
+        self._excluded_exact = self.excluded.exact
+        self._excluded_prefixes = self.excluded.prefixes
         self.allow_anonymous = allow_anonymous
         self.realm = default_realm(verifier) if realm is None else realm
         self.strict_startup = strict_startup
@@ -149,6 +152,7 @@ class OktaGuardMiddleware:
             self._metadata_url = resource_metadata
         elif resource_metadata not in (None, False):
             raise ConfigurationError("resource_metadata must be True, False, None or a URL.")
+        self._metadata_path = self.metadata.path if self.metadata is not None else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Handle one ASGI connection."""
@@ -160,19 +164,30 @@ class OktaGuardMiddleware:
                 await self.app(scope, receive, send)
             return
         path = route_path(scope) if scope.get("root_path") else scope["path"]
-        metadata = self.metadata
-        if metadata is not None and kind == "http" and path == metadata.path:
-            await metadata.serve(scope, receive, send, self.app)
+        if path == self._metadata_path and kind == "http" and self.metadata is not None:
+            await self.metadata.serve(scope, receive, send, self.app)
             return
         scope[VERIFIER_KEY] = self.verifier
         scope[MIDDLEWARE_KEY] = self
-        if self.excluded(path):
+        if path in self._excluded_exact or (
+            self._excluded_prefixes and path.startswith(self._excluded_prefixes)
+        ):
             await self.app(scope, receive, send)
             return
         try:
-            authorization, form = scan_headers(scope["headers"])
+            # Inline header scan (hot path); same rules as _credentials.scan_headers.
+            authorization: bytes | None = None
+            form = False
+            for name, value in scope["headers"]:
+                if name == b"authorization":
+                    if authorization is not None:
+                        scan_headers(scope["headers"])  # raises the duplicate error
+                    authorization = value
+                elif name == b"content-type" and value[:33].lower() == _FORM_TYPE:
+                    form = True
             token = bearer_token(authorization)
-            if query_has_access_token(scope.get("query_string", b"")):
+            query = scope.get("query_string")
+            if query and query_has_access_token(query):
                 raise token_in_url_error()
             if form and kind == "http" and self.check_form_body:
                 receive = await self._scan_form(receive)

@@ -41,6 +41,7 @@ from ._credentials import (
     find_verifier,
 )
 from .errors import ConfigurationError, OktaGuardError
+from .models import AccessToken
 
 __all__ = ["SCOPES_ATTR", "ScopeRequirement", "get_requirement", "require_scopes"]
 
@@ -147,13 +148,19 @@ def _find_connection(args: tuple[Any, ...], kwargs: dict[str, Any]) -> HTTPConne
 
 def _wrap_function(func: _F, guard: _Guard) -> _F:
     is_async = inspect.iscoroutinefunction(func)
+    requirement = guard.requirement
 
     @functools.wraps(func)
     async def wrapper(*args: Any, **kwargs: Any) -> Any:
-        conn = _find_connection(args, kwargs)
-        refusal = await guard.refuse(conn)
-        if refusal is not None:
-            return None if isinstance(conn, WebSocket) else refusal
+        conn = args[-1] if args else None
+        if not isinstance(conn, HTTPConnection):
+            conn = _find_connection(args, kwargs)
+        user = conn.scope.get("user")
+        # Fast path: the middleware verified a token that holds the scopes.
+        if user.__class__ is not AccessToken or not requirement.allows(user):
+            refusal = await guard.refuse(conn)
+            if refusal is not None:
+                return None if isinstance(conn, WebSocket) else refusal
         if is_async:
             return await func(*args, **kwargs)
         return await run_in_threadpool(func, *args, **kwargs)
