@@ -3,7 +3,8 @@
 * Okta's own ``okta-jwt-verifier`` (over https, with a ``trustme`` certificate);
 * authlib's httpx OAuth2 client (client_secret_basic, client_secret_post,
   private_key_jwt, error bodies);
-* PyJWT's ``PyJWKClient`` before and after key rotation.
+* PyJWT's ``PyJWKClient`` before and after key rotation;
+* httpx-auth's ``OktaClientCredentials`` flow.
 """
 
 from __future__ import annotations
@@ -196,3 +197,31 @@ def test_pyjwkclient_across_rotation() -> None:
         fresh = jwt.PyJWKClient(okta.jwks_uri, cache_keys=False)
         with pytest.raises(jwt.PyJWKClientError):
             fresh.get_signing_key_from_jwt(before)
+
+
+# -- httpx-auth --------------------------------------------------------------------
+
+
+def test_httpx_auth_okta_client_credentials(okta: MockIssuer) -> None:
+    import uuid
+
+    import httpx_auth
+
+    client_id = f"svc-{uuid.uuid4().hex}"  # httpx-auth caches tokens process-wide
+    okta.register_client(client_id, "s3cret", scopes=["orders:read"])
+    auth = httpx_auth.OktaClientCredentials(
+        "okta.localhost",
+        client_id,
+        "s3cret",
+        scope="orders:read",
+        client=okta.http_client(),
+    )
+    with okta.http_client(auth=auth) as api:
+        api.get("/oauth2/default/v1/keys")
+        api.get("/oauth2/default/v1/keys")
+    token_requests = [r for r in okta.requests if r.endpoint == "token"]
+    assert len(token_requests) == 1
+    keys_request = okta.requests[-1]
+    scheme, _, token = keys_request.headers["authorization"].partition(" ")
+    assert scheme == "Bearer"
+    assert jwt.decode(token, options={"verify_signature": False})["cid"] == client_id
