@@ -245,6 +245,8 @@ def test_from_env(tmp_path: pytest.TempPathFactory) -> None:
     assert client.scopes == ("a", "b")
     assert client.auth_method == "client_secret_post"
     assert TokenClient.from_env(env, scopes=["z"]).scopes == ("z",)
+    no_issuer = {k: v for k, v in env.items() if k != "OKTA_DOMAIN"}
+    assert TokenClient.from_env(no_issuer, issuer=ISSUER).issuer == ISSUER
     with pytest.raises(ConfigurationError, match="OKTA_CLIENT_ID"):
         TokenClient.from_env({"OKTA_ISSUER": ISSUER, "OKTA_SCOPES": "a"})
     with pytest.raises(ConfigurationError, match="OKTA_SCOPES"):

@@ -47,7 +47,7 @@ from .client_policy import (
 from .errors import ConfigurationError
 from .httpx_auth import TokenAuth
 from .models import ServiceToken
-from .settings import issuer_from_domain, validate_issuer
+from .settings import issuer_from_domain, issuer_from_env, validate_issuer
 
 __all__ = ["RetrySettings", "TokenCache", "TokenClient"]
 
@@ -180,6 +180,8 @@ class TokenClient:
         """
         kwargs = kwargs_from_env(env)
         kwargs.update(overrides)
+        if "issuer" not in kwargs:
+            issuer_from_env(env)  # raises the error that says which variables to set
         if "client_id" not in kwargs:
             raise ConfigurationError(
                 "No client id configured: set OKTA_CLIENT_ID (Okta admin: Applications > your "

@@ -106,10 +106,12 @@ def kwargs_from_env(env: Mapping[str, str] | None = None) -> dict[str, Any]:
     ``OKTA_ISSUER`` (or ``OKTA_DOMAIN`` + ``OKTA_AUTH_SERVER_ID``), ``OKTA_CLIENT_ID``,
     ``OKTA_CLIENT_SECRET``, ``OKTA_SCOPES``, ``OKTA_AUTH_METHOD``,
     ``OKTA_PRIVATE_KEY`` (PEM or JWK text) or ``OKTA_PRIVATE_KEY_FILE``, ``OKTA_KEY_ID``.
-    Unset variables are left out of the result.
+    Unset variables are left out of the result (the issuer too).
     """
     env = os.environ if env is None else env
-    kwargs: dict[str, Any] = {"issuer": issuer_from_env(env)}
+    kwargs: dict[str, Any] = {}
+    if env.get("OKTA_ISSUER", "").strip() or env.get("OKTA_DOMAIN", "").strip():
+        kwargs["issuer"] = issuer_from_env(env)
     for var, name in (
         ("OKTA_CLIENT_ID", "client_id"),
         ("OKTA_CLIENT_SECRET", "client_secret"),
