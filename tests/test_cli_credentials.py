@@ -189,6 +189,12 @@ def test_config_dir_resolution(tmp_path: Path) -> None:
     assert config_dir({}) == Path.home() / ".config" / "okta-guard"
 
 
+def test_names_and_references_must_match_fully() -> None:
+    with pytest.raises(ConfigurationError):
+        CredentialStore.check_name("name\n")
+    assert resolve_secret("env:VAR\n", {"VAR": "x"}) == "env:VAR\n"  # a literal, not a ref
+
+
 def test_credential_repr_masks_the_secret() -> None:
     credential = Credential("n", "https://d.okta.com/oauth2/default", "c", ["a"], secret=SECRET)
     assert SECRET not in repr(credential)

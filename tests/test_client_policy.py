@@ -98,6 +98,10 @@ def test_classify_success_and_defaults() -> None:
         {"access_token": "a", "expires_in": True},
         {"access_token": "a", "expires_in": "soon"},
         {"access_token": "a", "token_type": 7},
+        {"access_token": "a\r\nX-Evil: 1", "expires_in": 3600},
+        {"access_token": "a b", "expires_in": 3600},
+        {"access_token": "abc\n", "expires_in": 3600},
+        {"access_token": "a", "token_type": "Bearer x", "expires_in": 3600},
         ["not", "an", "object"],
     ],
 )
@@ -191,6 +195,7 @@ def test_retry_settings_are_checked() -> None:
         (["okta.users.read"], "management API"),
         (["has space"], "not a valid"),
         (['quo"te'], "not a valid"),
+        (["trailing\n"], "not a valid"),
     ],
 )
 def test_bad_scopes_are_configuration_errors(scopes: object, message: str) -> None:

@@ -45,7 +45,7 @@ def normalize_scopes(scopes: str | Iterable[str]) -> tuple[str, ...]:
     items = env_list(scopes) if isinstance(scopes, str) else tuple(scopes)
     result: list[str] = []
     for scope in items:
-        if not isinstance(scope, str) or not _SCOPE_TOKEN.match(scope):
+        if not isinstance(scope, str) or not _SCOPE_TOKEN.fullmatch(scope):
             raise ConfigurationError(
                 f"Scope {scope!r} is not a valid OAuth scope (no spaces, quotes or backslashes)."
             )

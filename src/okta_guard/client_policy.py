@@ -101,6 +101,8 @@ _FIXES: dict[str, str] = {
     ),
 }
 _PRINTABLE = re.compile(r"[^\x20-\x7e]")
+_HEADER_SAFE = re.compile(r"^[\x21-\x7e]+$")
+_TOKEN_TYPE = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,31}$")
 
 
 @dataclass(frozen=True)
@@ -289,9 +291,10 @@ def _parse_token(
     access_token = data.get("access_token")
     token_type = data.get("token_type", "Bearer")
     expires_in = data.get("expires_in", 3600)
-    if not isinstance(access_token, str) or not access_token or not access_token.isascii():
+    # Both go into an Authorization header: visible ASCII only, no spaces or line breaks.
+    if not isinstance(access_token, str) or not _HEADER_SAFE.fullmatch(access_token):
         return None
-    if not isinstance(token_type, str) or not token_type:
+    if not isinstance(token_type, str) or not _TOKEN_TYPE.fullmatch(token_type):
         return None
     if isinstance(expires_in, str) and expires_in.isdigit():
         expires_in = int(expires_in)
@@ -321,7 +324,6 @@ def classify_response(
     *,
     client_id: str,
     scopes: Sequence[str],
-    max_wait: float = 300.0,
 ) -> Outcome:
     """Classify a token endpoint answer into :class:`Success`, :class:`Retry` or :class:`Fatal`.
 
@@ -424,9 +426,7 @@ def token_fetch_flow(
         if isinstance(reply, httpx.TransportError):
             outcome = classify_exception(reply, str(request.url))
         elif isinstance(reply, httpx.Response):
-            outcome = classify_response(
-                reply, clock(), client_id=client_id, scopes=scopes, max_wait=settings.max_retry_wait
-            )
+            outcome = classify_response(reply, clock(), client_id=client_id, scopes=scopes)
         else:  # pragma: no cover - a driver bug
             raise TypeError("token_fetch_flow expects a response or an exception")
         if not isinstance(outcome, Retry):

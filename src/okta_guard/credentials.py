@@ -42,14 +42,14 @@ def config_dir(env: Mapping[str, str] | None = None) -> Path:
 
 def is_env_reference(value: str) -> bool:
     """Tell whether ``value`` is an ``env:VAR`` reference."""
-    return bool(_ENV_REF.match(value))
+    return bool(_ENV_REF.fullmatch(value))
 
 
 def resolve_secret(value: str | None, env: Mapping[str, str] | None = None) -> str | None:
     """Return the secret itself, reading ``env:VAR`` references from the environment."""
     if value is None:
         return None
-    match = _ENV_REF.match(value)
+    match = _ENV_REF.fullmatch(value)
     if match is None:
         return value
     env = os.environ if env is None else env
@@ -151,7 +151,7 @@ class CredentialStore:
     @staticmethod
     def check_name(name: str) -> str:
         """Check a credential name (letters, digits, ``_ . -``; up to 64 characters)."""
-        if not _NAME.match(name):
+        if not _NAME.fullmatch(name):
             raise ConfigurationError(
                 f"Credential name {name!r} is not valid: use letters, digits, '_', '.' or '-' "
                 "(up to 64 characters, starting with a letter or digit)."

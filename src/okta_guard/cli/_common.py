@@ -88,7 +88,7 @@ def read_secret(
     from ..errors import ConfigurationError
 
     if secret_ref is not None:
-        if not _ENV_REF.match(secret_ref):
+        if not _ENV_REF.fullmatch(secret_ref):
             raise ConfigurationError(
                 "--secret only takes an env:VAR reference (a secret on the command line leaks "
                 "into shell history); use --secret-stdin or the prompt for the value itself."
