@@ -62,6 +62,7 @@ class IssuerCore:
         self.log: collections.deque[RequestRecord] = collections.deque(maxlen=log_limit)
         self.counts: collections.Counter[tuple[str, str | None]] = collections.Counter()
         self.lock = threading.RLock()
+        self.closed = False
 
     # -- state -------------------------------------------------------------------------
 
@@ -161,6 +162,8 @@ class IssuerCore:
 
     def handle(self, request: MockRequest) -> MockResponse:
         """Serve one request: faults, rate limits, routing, the endpoint, the log."""
+        if self.closed:
+            raise RuntimeError("this MockIssuer is closed; create a new one")
         endpoint, server_id, rest = self.route(request.path)
         response = self._serve(request, endpoint, server_id, rest)
         form = request.form() if request.method == "POST" else {}

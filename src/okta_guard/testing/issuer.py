@@ -8,6 +8,7 @@ One sans-IO core (:mod:`.core`) behind three shells: an httpx transport
 from __future__ import annotations
 
 import ssl
+import weakref
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -66,16 +67,18 @@ class MockIssuer(FaultInjection):
         self._keep_expired = keep_expired_keys
         self._host, self._port, self._ssl = host, port, ssl_context
         self._server: LoopbackServer | None = None
-        self._closed = False
+        # an issuer dropped without close() still returns its keys to the pool
+        self._release_keys = weakref.finalize(self, _release_keys, self._core.servers)
         self._core.add_server(auth_server, audience, scopes, keep_expired_keys)
         if isinstance(rate_limit, int):
             self.set_rate_limit(rate_limit)
         elif rate_limit is not None:
             for endpoint, limit in rate_limit.items():
                 self.set_rate_limit(limit, endpoint)
-        self.transport = MockIssuerTransport(self.handle)
+        # the shells hold the core, not this object, so an unclosed issuer can be freed
+        self.transport = MockIssuerTransport(self._core.handle)
         """httpx transport serving this mock in-process (sync and async clients)."""
-        self.app = MockIssuerApp(self.handle)
+        self.app = MockIssuerApp(self._core.handle)
         """ASGI application serving this mock."""
 
     # -- URLs --------------------------------------------------------------------------
@@ -298,6 +301,10 @@ class MockIssuer(FaultInjection):
 
     # -- serving -----------------------------------------------------------------------
 
+    @property
+    def _closed(self) -> bool:
+        return self._core.closed
+
     def _check_open(self) -> None:
         if self._closed:
             raise RuntimeError("this MockIssuer is closed; create a new one")
@@ -350,10 +357,9 @@ class MockIssuer(FaultInjection):
         """Stop serving and give the signing keys back to the pool; the mock is done."""
         self.stop()
         if not self._closed:
-            self._closed = True
+            self._core.closed = True
             with self._core.lock:
-                for auth_server in self._core.servers.values():
-                    auth_server.keys.release()
+                self._release_keys()
 
     def __enter__(self) -> MockIssuer:
         return self.start()
@@ -364,3 +370,8 @@ class MockIssuer(FaultInjection):
     def __repr__(self) -> str:
         state = "running" if self.running else ("closed" if self._closed else "in-process")
         return f"MockIssuer({self.issuer!r}, {state})"
+
+
+def _release_keys(servers: dict[str, AuthServer]) -> None:
+    for auth_server in servers.values():
+        auth_server.keys.release()
