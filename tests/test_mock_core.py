@@ -533,3 +533,19 @@ def test_real_server_reads_chunked_bodies() -> None:
         )
     assert response.status_code == 200, response.text
     assert okta.requests[-1].form == {"grant_type": "client_credentials", "scope": "a"}
+
+
+def test_freed_issuer_keys_are_reused_with_new_kids() -> None:
+    import gc
+
+    first = MockIssuer()
+    old = {(k["n"], k["kid"]) for k in first.jwks()["keys"]}
+    del first
+    gc.collect()
+    second = MockIssuer()
+    try:
+        new = {(k["n"], k["kid"]) for k in second.jwks()["keys"]}
+        assert {n for n, _ in new} == {n for n, _ in old}  # same private keys, from the pool
+        assert {kid for _, kid in new}.isdisjoint({kid for _, kid in old})
+    finally:
+        second.close()
