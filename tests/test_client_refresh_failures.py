@@ -183,6 +183,31 @@ def test_429_asking_for_too_long_a_wait_fails_fast() -> None:
     assert "45 s" in info.value.description
     assert sleeps.delays == []
     assert okta.count("token") == 1
+    # Okta asked us to stay away 45 s: callers fail fast until then, without asking again.
+    clock.advance(40)
+    with pytest.raises(TokenRequestError, match="rate limited"):
+        client.get_token()
+    assert okta.count("token") == 1
+    clock.advance(6)
+    assert client.get_token()
+    assert okta.count("token") == 2
+
+
+def test_rate_limited_refresh_keeps_the_old_token_until_the_reset() -> None:
+    clock = FakeClock(1_800_000_000.0)
+    okta = make_okta(clock)
+    client = make_client(okta, clock)
+    old = client.get_token()
+    clock.advance(3600 - 50)
+    reset = str(int(clock()) + 40)
+    okta.fail_next("token", 429, headers={"X-Rate-Limit-Reset": reset}, times=1)
+    assert client.get_token() is old
+    clock.advance(15)  # past refresh_retry, but before the reset: no new request
+    assert client.get_token() is old
+    assert okta.count("token") == 2
+    clock.advance(26)
+    assert client.get_token() is not old
+    assert okta.count("token") == 3
 
 
 def test_invalid_client_is_not_retried_and_fails_fast_during_the_cooldown() -> None:

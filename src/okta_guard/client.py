@@ -438,5 +438,6 @@ class TokenClient:
             now,
             error=error,
             cooldown=outcome.cooldown,
+            retry_after=outcome.retry_after,
             settings=self.retry,
         )

@@ -166,6 +166,7 @@ class TokenCache:
         entry: CachedToken | None = None,
         error: TokenRequestError | None = None,
         cooldown: bool = False,
+        retry_after: float | None = None,
         settings: RetrySettings,
     ) -> ServiceToken:
         """Record a led fetch's outcome, wake its waiters and return the token to use.
@@ -173,10 +174,14 @@ class TokenCache:
         On failure the still-valid old token (if any) is returned and kept, and
         refreshing pauses for ``settings.refresh_retry`` seconds; otherwise the
         error is raised.  A fatal failure (``cooldown``) is remembered for
-        ``settings.failure_cooldown`` seconds so that callers fail fast.
+        ``settings.failure_cooldown`` seconds, a rate-limited one for the
+        server's ``retry_after``, so that callers fail fast meanwhile.
         """
         slot = self._slot(key)
         fallback: ServiceToken | None = None
+        hold = settings.failure_cooldown if cooldown else 0.0
+        if retry_after is not None:
+            hold = max(hold, retry_after)
         with slot.lock:
             if slot.flight is flight:
                 slot.flight = None
@@ -185,14 +190,12 @@ class TokenCache:
                 slot.failure = None
                 slot.failure_until = slot.refresh_blocked_until = 0.0
             elif error is not None:
-                if cooldown:
-                    slot.failure, slot.failure_until = error, now + settings.failure_cooldown
+                if hold > 0:
+                    slot.failure, slot.failure_until = error, now + hold
                 old = slot.entry
                 if old is not None and freshness(old, now) is not Freshness.UNUSABLE:
                     fallback = old.token
-                    slot.refresh_blocked_until = now + (
-                        settings.failure_cooldown if cooldown else settings.refresh_retry
-                    )
+                    slot.refresh_blocked_until = now + max(hold, settings.refresh_retry)
         if entry is not None:
             flight.finish(token=entry.token)
             return entry.token

@@ -189,6 +189,8 @@ class Freshness(enum.Enum):
 
 # A token with less than this left is not handed out: it could expire in flight.
 MIN_VALIDITY = 5.0
+# The longest a server-requested wait (Retry-After) keeps callers away.
+MAX_HOLD = 300.0
 
 
 def refresh_at(obtained_at: float, expires_at: float, *, margin: float, fraction: float) -> float:
@@ -234,10 +236,16 @@ class Retry:
 
 @dataclass(frozen=True)
 class Fatal:
-    """A failure that retrying cannot fix; ``cooldown`` makes callers fail fast for a while."""
+    """A failure to report now.
+
+    ``cooldown``: retrying cannot fix it, so callers fail fast for a while.
+    ``retry_after``: the server asked us to stay away this many seconds (a 429
+    whose wait exceeds ``max_retry_wait``); callers fail fast until then.
+    """
 
     error: TokenRequestError
     cooldown: bool = True
+    retry_after: float | None = None
 
 
 Outcome = Success | Retry | Fatal
@@ -443,6 +451,7 @@ def token_fetch_flow(
                     reason=error.reason,
                 ),
                 cooldown=False,
+                retry_after=min(outcome.wait, MAX_HOLD),
             )
         if attempt >= settings.max_attempts:
             return Fatal(error, cooldown=False)
