@@ -225,3 +225,19 @@ def test_httpx_auth_okta_client_credentials(okta: MockIssuer) -> None:
     scheme, _, token = keys_request.headers["authorization"].partition(" ")
     assert scheme == "Bearer"
     assert jwt.decode(token, options={"verify_signature": False})["cid"] == client_id
+
+
+def test_tls_true_serves_https_with_a_throwaway_ca(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    import httpx
+
+    with MockIssuer(tls=True) as okta:
+        assert okta.issuer.startswith("https://127.0.0.1:")
+        assert okta.ca_file is not None and okta.client_ssl_context is not None
+        with httpx.Client(verify=okta.client_ssl_context) as client:
+            assert client.get(okta.jwks_uri).status_code == 200
+        _okta_verifier(okta.issuer, Path(okta.ca_file), monkeypatch).verify_sync(okta.mint_token())
+        ca_file = okta.ca_file
+    assert not os.path.exists(ca_file)
+    assert MockIssuer().ca_file is None

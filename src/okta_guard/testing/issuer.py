@@ -22,6 +22,7 @@ from .faults import FaultInjection
 from .keys import SigningKey
 from .records import MockRequest, MockResponse, RequestRecord
 from .server import LoopbackServer
+from .tls import LocalTLS, make_local_tls
 from .transport import MockIssuerTransport
 
 __all__ = ["IN_PROCESS_BASE_URL", "MockIssuer"]
@@ -38,6 +39,10 @@ class MockIssuer(FaultInjection):
     seconds, e.g. :class:`~okta_guard.testing.FakeClock`) drives ``iat``/``exp``,
     introspection, assertion expiry and rate-limit windows.  ``requests`` keeps the
     newest ``log_limit`` entries; :meth:`count` stays exact.
+
+    The real server speaks https with ``ssl_context`` (a server context), or with
+    ``tls=True``: a throw-away CA and certificate (needs ``trustme``) exposed as
+    :attr:`ca_file` and :attr:`client_ssl_context`.
     """
 
     def __init__(
@@ -50,6 +55,7 @@ class MockIssuer(FaultInjection):
         host: str = "127.0.0.1",
         port: int = 0,
         ssl_context: ssl.SSLContext | None = None,
+        tls: bool = False,
         jwks_max_age: int = 3_801_600,
         token_lifetime: int = 3600,
         keep_expired_keys: int = 1,
@@ -65,6 +71,11 @@ class MockIssuer(FaultInjection):
         )
         self._default = auth_server
         self._keep_expired = keep_expired_keys
+        self._tls: LocalTLS | None = None
+        if tls and ssl_context is None:
+            self._tls = make_local_tls(host)
+            weakref.finalize(self, self._tls.cleanup)
+            ssl_context = self._tls.server_context
         self._host, self._port, self._ssl = host, port, ssl_context
         self._server: LoopbackServer | None = None
         # an issuer dropped without close() still returns its keys to the pool
@@ -325,6 +336,16 @@ class MockIssuer(FaultInjection):
         return httpx.AsyncClient(transport=self.transport, **kwargs)
 
     @property
+    def ca_file(self) -> str | None:
+        """With ``tls=True``: path of the PEM file of the CA that signed the server's cert."""
+        return self._tls.ca_file if self._tls else None
+
+    @property
+    def client_ssl_context(self) -> ssl.SSLContext | None:
+        """With ``tls=True``: an ``ssl.SSLContext`` trusting the server (``httpx verify=``)."""
+        return self._tls.client_context if self._tls else None
+
+    @property
     def running(self) -> bool:
         """Whether the loopback server is running."""
         return self._server is not None
@@ -360,6 +381,8 @@ class MockIssuer(FaultInjection):
             self._core.closed = True
             with self._core.lock:
                 self._release_keys()
+            if self._tls is not None:
+                self._tls.cleanup()  # also done by a finalizer if never closed
 
     def __enter__(self) -> MockIssuer:
         return self.start()
