@@ -7,7 +7,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 from starlette.testclient import TestClient
 
 from middleware_fakes import ISSUER, FakeVerifier, bearer
@@ -131,3 +131,16 @@ def test_origin_without_host_header() -> None:
     scope = {"type": "http", "scheme": "http", "headers": [], "server": ("10.0.0.1", 8080)}
     assert meta.metadata_url(scope) == f"http://10.0.0.1:8080{WELL_KNOWN}"
     assert meta.resource_for({"type": "http", "headers": []}) == "http://localhost"
+
+
+def test_mounted_app_advertises_a_reachable_url() -> None:
+    inner = Starlette(
+        routes=ROUTES,
+        middleware=[Middleware(OktaGuardMiddleware, verifier=FakeVerifier())],
+    )
+    client = TestClient(Starlette(routes=[Mount("/api", app=inner)]))
+    challenge = client.get("/api/orders").headers["www-authenticate"]
+    url = f"http://testserver/api{WELL_KNOWN}"
+    assert challenge.endswith(f'resource_metadata="{url}"')
+    doc = client.get(url).json()
+    assert doc["resource"] == "http://testserver/api"

@@ -24,8 +24,6 @@ it reuses the token the middleware verified; without it, it verifies itself.
 This module imports fastapi; import it only when the extra is installed.
 """
 
-from __future__ import annotations
-
 from collections.abc import Iterable, Mapping
 from typing import Any
 

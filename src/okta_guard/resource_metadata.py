@@ -5,9 +5,11 @@ document at ``/.well-known/oauth-protected-resource`` and computes the URL used 
 the ``resource_metadata="..."`` attribute of 401 challenges.  The middleware uses
 it by default; apps without the middleware mount it with :func:`metadata_route`.
 
-The resource identifier defaults to the origin of the request
-(``scheme://host``), which trusts the ``Host`` header: configure ``resource=``
-explicitly in production.
+The resource identifier defaults to the origin of the request plus the app's
+``root_path`` (``scheme://host/mount``), which trusts the ``Host`` header:
+configure ``resource=`` explicitly in production.  Without ``resource=`` the
+document is served (and advertised) at ``/.well-known/oauth-protected-resource``
+inside the app, i.e. below its mount path.
 """
 
 from __future__ import annotations
@@ -93,11 +95,13 @@ class ProtectedResourceMetadata:
         """The absolute URL of the metadata document, for ``resource_metadata="..."``."""
         if self._static_url is not None:
             return self._static_url
-        return _origin(scope) + self.path
+        return _origin(scope) + str(scope.get("root_path", "")) + self.path
 
     def resource_for(self, scope: Scope) -> str:
         """The resource identifier for this request."""
-        return self.resource if self.resource is not None else _origin(scope)
+        if self.resource is not None:
+            return self.resource
+        return _origin(scope) + str(scope.get("root_path", ""))
 
     def _scopes(self, app: ASGIApp | None) -> list[str]:
         if self.scopes_supported is not None:
