@@ -45,26 +45,40 @@ def _api(request: httpx.Request) -> httpx.Response:
     return httpx.Response(200, content=b'{"ok":true}')
 
 
-def _best(run: Callable[[], None], count: int) -> float:
-    """Best of ``ROUNDS`` runs, in microseconds per operation."""
-    samples = []
+def _best(runs: dict[str, Callable[[], None]], count: int) -> dict[str, float]:
+    """Best of ``ROUNDS`` per variant, rounds interleaved across variants (fair under load);
+    microseconds per operation."""
+    samples: dict[str, list[float]] = {name: [] for name in runs}
     for _ in range(ROUNDS):
-        start = time.perf_counter()
-        run()
-        samples.append((time.perf_counter() - start) / count * 1e6)
-    return min(samples)
-
-
-def _best_async(run: Callable[[], Awaitable[None]], count: int) -> float:
-    async def rounds() -> float:
-        samples = []
-        for _ in range(ROUNDS):
+        for name, run in runs.items():
             start = time.perf_counter()
-            await run()
-            samples.append((time.perf_counter() - start) / count * 1e6)
-        return min(samples)
+            run()
+            samples[name].append((time.perf_counter() - start) / count * 1e6)
+    return {name: min(values) for name, values in samples.items()}
+
+
+def _best_async(runs: dict[str, Callable[[], Awaitable[None]]], count: int) -> dict[str, float]:
+    """:func:`_best` for coroutines, all in one event loop."""
+
+    async def rounds() -> dict[str, float]:
+        samples: dict[str, list[float]] = {name: [] for name in runs}
+        for _ in range(ROUNDS):
+            for name, run in runs.items():
+                start = time.perf_counter()
+                await run()
+                samples[name].append((time.perf_counter() - start) / count * 1e6)
+        return {name: min(values) for name, values in samples.items()}
 
     return asyncio.run(rounds())
+
+
+def _table(results: dict[str, float]) -> None:
+    """Print rows with ratio and delta against the first row."""
+    print("  {:<34} {:>9}  {:>7}  {:>8}".format("", "us/op", "ratio", "delta us"))
+    base: float | None = None
+    for name, value in results.items():
+        print(_row(name, value, base))
+        base = value if base is None else base
 
 
 def _requests(client: httpx.Client) -> Callable[[], None]:
@@ -138,25 +152,27 @@ def main() -> None:
     client.get_token()
     peers = _peers(okta)
     api = httpx.MockTransport(_api)
-    header = "  {:<34} {:>9}  {:>7}  {:>8}".format("", "us/op", "ratio", "delta us")
+    clients: list[httpx.Client] = []
 
-    print(f"1. sync request through httpx, cached token ({REQUESTS} requests, best of {ROUNDS})")
-    print(header)
-    with httpx.Client(transport=api) as plain:
-        base = _best(_requests(plain), REQUESTS)
-    print(_row("plain httpx (no auth)", base, None))
-    with httpx.Client(transport=api, auth=client.auth) as guarded:
-        print(_row("okta-guard client.auth", _best(_requests(guarded), REQUESTS), base))
+    def requests_with(auth: Any = None, http: httpx.Client | None = None) -> Callable[[], None]:
+        if http is None:
+            http = httpx.Client(transport=api, auth=auth)
+        clients.append(http)
+        http.get(API).raise_for_status()  # warm up (peers fetch their token here)
+        return _requests(http)
+
+    sync_runs = {
+        "plain httpx (no auth)": requests_with(),
+        "okta-guard client.auth": requests_with(client.auth),
+    }
     if "httpx-auth" in peers:
-        with httpx.Client(transport=api, auth=peers["httpx-auth"]) as other:
-            other.get(API)
-            value = _best(_requests(other), REQUESTS)
-        print(_row("httpx_auth.OAuth2ClientCredentials", value, base))
+        sync_runs["httpx_auth.OAuth2ClientCredentials"] = requests_with(peers["httpx-auth"])
     if "authlib" in peers:
-        print(_row("authlib OAuth2Client", _best(_requests(peers["authlib"]), REQUESTS), base))
-
-    print(f"\n2. async request through httpx, cached token ({REQUESTS} requests)")
-    print(header)
+        sync_runs["authlib OAuth2Client"] = requests_with(http=peers["authlib"])
+    print(f"1. sync request through httpx, cached token ({REQUESTS} requests, best of {ROUNDS})")
+    _table(_best(sync_runs, REQUESTS))
+    for http in clients:
+        http.close()
 
     def async_run(auth: Any) -> Callable[[], Awaitable[None]]:
         async def run() -> None:
@@ -166,12 +182,12 @@ def main() -> None:
 
         return run
 
-    abase = _best_async(async_run(None), REQUESTS)
-    print(_row("plain httpx.AsyncClient", abase, None))
-    print(_row("okta-guard client.auth", _best_async(async_run(client.auth), REQUESTS), abase))
-
-    print(f"\n3. a cached token ({LOOKUPS} lookups)")
-    print(header)
+    print(f"\n2. async request through httpx, cached token ({REQUESTS} requests)")
+    async_runs = {
+        "plain httpx.AsyncClient": async_run(None),
+        "okta-guard client.auth": async_run(client.auth),
+    }
+    _table(_best_async(async_runs, REQUESTS))
 
     def lookups(fn: Callable[[], Any]) -> Callable[[], None]:
         def run() -> None:
@@ -180,8 +196,7 @@ def main() -> None:
 
         return run
 
-    ours = _best(lookups(client.get_token), LOOKUPS)
-    print(_row("okta-guard get_token()", ours, None))
+    lookup_runs = {"okta-guard get_token()": lookups(client.get_token)}
     if "httpx-auth" in peers:
         import httpx_auth
 
@@ -194,18 +209,21 @@ def main() -> None:
                 on_missing_token=auth.request_new_token,
             )
 
-        value = _best(lookups(httpx_auth_lookup), LOOKUPS)
-        print(_row("httpx-auth token cache get_token", value, ours))
+        lookup_runs["httpx-auth token cache get_token"] = lookups(httpx_auth_lookup)
     if "authlib" in peers:
         authlib = peers["authlib"]
-        value = _best(lookups(lambda: authlib.ensure_active_token(authlib.token)), LOOKUPS)
-        print(_row("authlib ensure_active_token", value, ours))
+        lookup_runs["authlib ensure_active_token"] = lookups(
+            lambda: authlib.ensure_active_token(authlib.token)
+        )
+    print(f"\n3. a cached token ({LOOKUPS} lookups)")
+    results = _best(lookup_runs, LOOKUPS)
 
     async def async_lookups() -> None:
         for _ in range(LOOKUPS):
             await client.get_token_async()
 
-    print(_row("okta-guard await get_token_async()", _best_async(async_lookups, LOOKUPS), ours))
+    results.update(_best_async({"okta-guard await get_token_async()": async_lookups}, LOOKUPS))
+    _table(results)
     print(
         "\n  ratios: x the first row of each table; delta: extra microseconds per operation."
         f"\n  token requests made: {okta.count('token')} (all measurements on cached tokens)"
