@@ -56,6 +56,10 @@ def make_app(*, middleware: bool = False, install: bool = True) -> FastAPI:
     async def health() -> str:
         return "ok"
 
+    @app.get("/greeting")
+    async def greeting(token: Annotated[AccessToken | None, okta.optional()]) -> str:
+        return f"hello {token.subject}" if token is not None else "hello stranger"
+
     @app.websocket("/ws")
     async def ws(
         websocket: WebSocket, token: Annotated[AccessToken, Security(okta, scopes=["orders:read"])]
@@ -207,3 +211,12 @@ def test_audit_with_middleware_marks_docs_public() -> None:
     assert infos["/openapi.json"].excluded
     assert infos["/health"].excluded
     assert infos["/orders"].protected
+
+
+def test_optional_token(client: TestClient, mode: str) -> None:
+    if mode == "with-middleware":
+        pytest.skip("the middleware requires a token on every non-excluded path")
+    assert client.get("/greeting").json() == "hello stranger"
+    assert client.get("/greeting", headers=bearer("read")).json() == "hello alice@example.com"
+    assert client.get("/greeting", headers=bearer("forged")).status_code == 401
+    assert client.get("/greeting", headers={"Authorization": "Bearer"}).status_code == 400

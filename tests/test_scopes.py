@@ -14,7 +14,7 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from middleware_fakes import FakeVerifier, bearer
+from middleware_fakes import FakeVerifier, bearer, make_token
 from okta_guard import require_scopes
 from okta_guard.errors import ConfigurationError
 from okta_guard.middleware import OktaGuardMiddleware
@@ -275,3 +275,25 @@ def test_empty_any_of_is_a_configuration_error() -> None:
 def test_decorating_a_non_callable_is_a_type_error() -> None:
     with pytest.raises(TypeError):
         require_scopes("a")(42)  # type: ignore[type-var]
+
+
+def test_all_of_and_any_of_together() -> None:
+    @require_scopes("orders:read", any_of=["orders:write", "admin"])
+    async def endpoint(request: Request) -> PlainTextResponse:
+        return PlainTextResponse("ok")
+
+    verifier = FakeVerifier()
+    verifier.tokens["read+admin"] = make_token("orders:read", "admin")
+    client = TestClient(
+        Starlette(
+            routes=[Route("/x", endpoint)],
+            middleware=[Middleware(OktaGuardMiddleware, verifier=verifier)],
+        )
+    )
+    assert client.get("/x", headers=bearer("both")).status_code == 200
+    assert client.get("/x", headers=bearer("read+admin")).status_code == 200
+    only_read = client.get("/x", headers=bearer("read"))
+    assert only_read.status_code == 403
+    assert 'scope="orders:write admin"' in only_read.headers["www-authenticate"]
+    missing_read = client.get("/x", headers=bearer("write"))
+    assert 'scope="orders:read"' in missing_read.headers["www-authenticate"]

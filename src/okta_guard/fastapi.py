@@ -15,6 +15,9 @@
     @app.get("/reports")
     async def reports(token: AccessToken = okta.any_of("reports:read", "admin")): ...
 
+    @app.get("/greeting")
+    async def greeting(token: AccessToken | None = okta.optional()): ...
+
 ``OktaAuth`` is an OpenAPI OAuth2 security scheme (client-credentials flow, token
 URL ``{issuer}/v1/token``), so every operation lists the scopes it requires and
 Swagger UI's *Authorize* button works.  It answers like the middleware: 401/403
@@ -36,7 +39,7 @@ from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket
 
-from ._challenge import error_headers, websocket_close_code
+from ._challenge import MissingCredentialsError, error_headers, websocket_close_code
 from ._credentials import ScopeRequirement, Verifier, authenticate_connection, default_realm
 from .errors import OktaGuardError
 from .models import AccessToken
@@ -172,6 +175,24 @@ class OktaAuth(SecurityBase):
         one_of.__okta_guard_dependency__ = True  # type: ignore[attr-defined]
         setattr(one_of, SCOPES_ATTR, requirement)
         return Depends(one_of)
+
+    def optional(self) -> Any:
+        """A dependency returning the token, or ``None`` when the request has no credentials.
+
+        Malformed or invalid credentials are still refused (400/401/503).  The
+        route decides what anonymous callers get; the audit lists it as unprotected.
+        """
+        okta = self
+
+        async def maybe_token(conn: HTTPConnection) -> AccessToken | None:
+            try:
+                return await authenticate_connection(conn, okta.verifier)
+            except MissingCredentialsError:
+                return None
+            except OktaGuardError as exc:
+                raise okta._refuse(conn, exc) from None
+
+        return Depends(maybe_token)
 
     def install(self, app: FastAPI, *, resource_metadata: bool = True, **metadata: Any) -> None:
         """Wire this scheme into ``app``.

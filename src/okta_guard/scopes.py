@@ -43,7 +43,13 @@ from ._credentials import (
 from .errors import ConfigurationError, OktaGuardError
 from .models import AccessToken
 
-__all__ = ["SCOPES_ATTR", "ScopeRequirement", "get_requirement", "require_scopes"]
+__all__ = [
+    "SCOPES_ATTR",
+    "ScopeRequirement",
+    "error_response",
+    "get_requirement",
+    "require_scopes",
+]
 
 logger = logging.getLogger("okta_guard.scopes")
 
