@@ -334,3 +334,38 @@ def test_owned_client_is_closed(okta_issuer_server: MockIssuer) -> None:
     assert client is not None and not client.is_closed
     v.close()
     assert client.is_closed
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        claims(),
+        claims(aud=["x", AUDIENCE], scp=["a", "", "b"]),
+        claims(scp=None, scope="a  b c", cid=None, client_id="c2", sub=None, jti=None),
+        claims(scp=["a"], scope="b", exp=NOW + 10.5),
+        claims(scp=[]),
+    ],
+)
+def test_fast_access_token_matches_from_claims(payload: dict[str, Any]) -> None:
+    import dataclasses
+
+    from okta_guard.claims import ClaimRules, check_claims
+    from okta_guard.models import AccessToken
+
+    rules = ClaimRules(issuer=ISSUER, audiences=frozenset({AUDIENCE}))
+    fast, exp, _ = check_claims(dict(payload), rules, NOW)
+    reference = AccessToken.from_claims(payload)
+    for field in dataclasses.fields(AccessToken):
+        assert getattr(fast, field.name) == getattr(reference, field.name), field.name
+    assert exp == float(payload["exp"])
+
+
+def test_header_cache_is_per_verifier() -> None:
+    rs384 = token(header={"alg": "RS384"})
+    lenient = verifier(algorithms=("RS256", "RS384"))
+    with pytest.raises(InvalidTokenError):
+        lenient.verify(rs384)  # signed with RS256, so the signature fails
+    strict = verifier()
+    with pytest.raises(InvalidTokenError) as info:
+        strict.verify(rs384)
+    assert info.value.reason == "alg_not_allowed"

@@ -8,21 +8,33 @@ only ever called after the signature has been verified.
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 from .jws import reject
+from .models import AccessToken
 
-__all__ = ["MAX_TIMESTAMP", "ClaimRules", "check_claims", "check_typ", "timestamp"]
+__all__ = [
+    "MAX_TIMESTAMP",
+    "ClaimRules",
+    "check_claims",
+    "check_typ",
+]
 
 #: Largest accepted NumericDate (9999-12-31T23:59:59Z).
 MAX_TIMESTAMP = 253402300799
 
 _ACCESS_TOKEN_TYPES = frozenset({"at+jwt", "application/at+jwt"})
 _LENIENT_TYPES = _ACCESS_TOKEN_TYPES | {"jwt"}
-# Claims that only ID tokens or DPoP proofs carry: such a JWT is not an access token.
-_FOREIGN_CLAIMS = ("nonce", "at_hash", "c_hash", "htm", "htu", "ath")
+# Claims that only ID tokens or DPoP proofs carry (such a JWT is not an access token),
+# and ``cnf``, which binds a token to a key (DPoP, mTLS) that a Bearer request cannot prove.
+_SUSPECT_CLAIMS = frozenset({"cnf", "nonce", "at_hash", "c_hash", "htm", "htu", "ath"})
+_STRING_CLAIMS = ("scope", "sub", "cid", "client_id", "jti")
+_NUMBERS = (int, float)
+_NEVER = float("-inf")
 _RFC9068_REQUIRED = ("jti", "sub", "iat", "client_id")
 
 
@@ -39,18 +51,6 @@ class ClaimRules:
     strict_rfc9068: bool = False
 
 
-def timestamp(claims: Mapping[str, Any], name: str, *, required: bool = False) -> float | None:
-    """Read a NumericDate claim: a finite, non-negative int or float (never a bool)."""
-    value = claims.get(name)
-    if value is None:
-        if required or name in claims:
-            raise reject("missing_claim" if name not in claims else "bad_claim")
-        return None
-    if type(value) not in (int, float) or not 0 <= value <= MAX_TIMESTAMP:
-        raise reject("bad_claim")
-    return float(value)
-
-
 def check_typ(typ: str | None, *, strict: bool) -> None:
     """Accept only access-token ``typ``: ``at+jwt`` (also absent or ``JWT`` unless strict)."""
     if typ is None:
@@ -62,41 +62,55 @@ def check_typ(typ: str | None, *, strict: bool) -> None:
         raise reject("wrong_token_type")
 
 
-def _check_audience(aud: object, audiences: frozenset[str]) -> None:
-    if isinstance(aud, str):
-        if aud in audiences:
-            return
-    elif (
-        isinstance(aud, list)
-        and aud
-        and all(isinstance(item, str) for item in aud)
-        and not audiences.isdisjoint(aud)
-    ):
-        return
-    raise reject("wrong_audience")
+def _all_strings(items: list[Any]) -> bool:
+    for item in items:  # noqa: SIM110 - a plain loop beats all() over a generator here
+        if type(item) is not str:
+            return False
+    return True
 
 
-def _check_shapes(claims: Mapping[str, Any]) -> None:
-    scp = claims.get("scp")
-    if scp is not None and not (
-        isinstance(scp, list) and all(isinstance(item, str) for item in scp)
-    ):
-        raise reject("bad_claim")
-    for name in ("scope", "sub", "cid", "client_id", "jti"):
-        value = claims.get(name)
-        if value is not None and not isinstance(value, str):
+def _time_claim(claims: Mapping[str, Any], name: str) -> float | None:
+    value = claims.get(name)
+    if value is None:
+        if name in claims:
             raise reject("bad_claim")
+        return None
+    if type(value) not in _NUMBERS or not 0 <= value <= MAX_TIMESTAMP:
+        raise reject("bad_claim")
+    return float(value)
 
 
-def check_claims(claims: Mapping[str, Any], rules: ClaimRules, now: float) -> tuple[float, float]:
-    """Apply every claim rule; return ``(exp, nbf)`` (``nbf`` is ``-inf`` when absent)."""
-    if claims.get("iss") != rules.issuer:
+def check_claims(
+    claims: dict[str, Any], rules: ClaimRules, now: float
+) -> tuple[AccessToken, float, float]:
+    """Apply every claim rule at ``now``; return the :class:`AccessToken`, ``exp`` and ``nbf``
+    (``-inf`` when absent).
+
+    The token is built here from the values just checked - the same result as
+    :meth:`AccessToken.from_claims`, at about half the cost, taking ownership of
+    ``claims`` instead of copying it.  Written flat on purpose: it runs on the
+    first sight of every token.
+    """
+    get = claims.get
+    iss = get("iss")
+    if iss != rules.issuer:
         raise reject("wrong_issuer")
-    _check_audience(claims.get("aud"), rules.audiences)
-    exp = timestamp(claims, "exp", required=True)
-    assert exp is not None
-    nbf = timestamp(claims, "nbf")
-    iat = timestamp(claims, "iat", required=rules.strict_rfc9068)
+    aud = get("aud")
+    if type(aud) is str:
+        if aud not in rules.audiences:
+            raise reject("wrong_audience")
+        audience: tuple[str, ...] = (aud,)
+    elif (
+        type(aud) is not list or not aud or not _all_strings(aud) or rules.audiences.isdisjoint(aud)
+    ):
+        raise reject("wrong_audience")
+    else:
+        audience = tuple(aud)
+    exp: Any = get("exp")
+    if type(exp) not in _NUMBERS or not 0 <= exp <= MAX_TIMESTAMP:
+        raise reject("bad_claim" if "exp" in claims else "missing_claim")
+    nbf = _time_claim(claims, "nbf") if "nbf" in claims else None
+    iat = _time_claim(claims, "iat") if "iat" in claims else None
     leeway = rules.leeway
     if now - leeway >= exp:
         raise reject("expired")
@@ -104,28 +118,54 @@ def check_claims(claims: Mapping[str, Any], rules: ClaimRules, now: float) -> tu
         raise reject("not_yet_valid")
     if iat is not None and now + leeway < iat:
         raise reject("issued_in_future")
-    if "cnf" in claims:
-        raise reject("dpop_bound")
-    for name in _FOREIGN_CLAIMS:
-        if name in claims:
-            raise reject("not_access_token")
-    jti = claims.get("jti")
-    if isinstance(jti, str) and jti.startswith("ID."):
+    if not _SUSPECT_CLAIMS.isdisjoint(claims):
+        raise reject("dpop_bound" if "cnf" in claims else "not_access_token")
+    scp = get("scp")
+    if scp is not None and (type(scp) is not list or not _all_strings(scp)):
+        raise reject("bad_claim")
+    for name in _STRING_CLAIMS:
+        value = get(name)
+        if value is not None and type(value) is not str:
+            raise reject("bad_claim")
+    jti = get("jti")
+    if jti is not None and jti.startswith("ID."):
         raise reject("not_access_token")
-    _check_shapes(claims)
-    if rules.client_ids is not None:
-        cid = claims.get("cid", claims.get("client_id"))
-        if not isinstance(cid, str) or cid not in rules.client_ids:
-            raise reject("client_id_not_allowed")
+    cid = get("cid")
+    if cid is None:
+        cid = get("client_id")
+    if rules.client_ids is not None and cid not in rules.client_ids:
+        raise reject("client_id_not_allowed")
     if rules.max_token_lifetime is not None:
         start = iat if iat is not None else now
         if exp - start > rules.max_token_lifetime:
             raise reject("lifetime_too_long")
     if rules.strict_rfc9068:
+        if iat is None:
+            raise reject("missing_claim")
         for name in _RFC9068_REQUIRED:
-            if claims.get(name) is None:
+            if get(name) is None:
                 raise reject("missing_claim")
     for name in rules.required_claims:
-        if claims.get(name) is None:
+        if get(name) is None:
             raise reject("missing_claim")
-    return exp, (nbf if nbf is not None else float("-inf"))
+    scopes = frozenset(scp) if scp else _NO_SCOPES
+    scope = get("scope")
+    if scope:
+        scopes = scopes.union(scope.split())
+    if "" in scopes:
+        scopes = scopes - {""}
+    token = AccessToken(
+        claims=MappingProxyType(claims),
+        scopes=scopes,
+        client_id=cid,
+        subject=get("sub"),
+        issuer=iss,
+        audience=audience,
+        expires_at=datetime.datetime.fromtimestamp(exp, _UTC),
+        token_id=jti,
+    )
+    return token, float(exp), (nbf if nbf is not None else _NEVER)
+
+
+_UTC = datetime.timezone.utc
+_NO_SCOPES: frozenset[str] = frozenset()

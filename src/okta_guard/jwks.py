@@ -174,8 +174,21 @@ class KeyCache:
             retry_after=decision.retry_after,
         )
 
+    def fresh(self, kid: str, now: float) -> KeyEntry | None:
+        """The entry for a known ``kid`` while the key set is fresh and no refresh is due.
+
+        The lock-free fast path: ``None`` means "ask :meth:`get_key`".
+        """
+        policy = self.policy
+        if now < policy.refresh_at and now <= policy.expires_at:
+            return policy.keys.get(kid)
+        return None
+
     def get_key(self, kid: str) -> KeyEntry:
         """Return the key for ``kid``, fetching (or waiting for a fetch) when needed."""
+        entry = self.fresh(kid, self._clock())
+        if entry is not None:
+            return entry
         allow_fetch = True
         while True:
             decision, flight = self._decide(kid, allow_fetch, None)
@@ -194,6 +207,9 @@ class KeyCache:
 
     async def get_key_async(self, kid: str) -> KeyEntry:
         """Return the key for ``kid`` without blocking the event loop."""
+        entry = self.fresh(kid, self._clock())
+        if entry is not None:
+            return entry
         loop = asyncio.get_running_loop()
         allow_fetch = True
         while True:

@@ -2,20 +2,23 @@
 
 Entries are keyed by the exact token string and hold the
 :class:`~okta_guard.models.AccessToken`, its ``exp``/``nbf``, its ``kid`` and
-the :class:`~okta_guard.keyset.KeyEntry` that verified it.  The caller
-re-checks time and key on every hit (:meth:`VerifiedTokenCache.get` takes the
-current key for the kid and compares by identity), so a verdict never outlives
-its token or its key.  Memory is bounded by an LRU of ``maxsize`` entries;
-only accepted tokens are cached, so a flood of junk does not evict real users.
+the :class:`~okta_guard.keyset.KeyEntry` that verified it.  Time and key are
+re-checked on every hit (:meth:`VerifiedTokenCache.get` takes the current key
+for the kid and compares by identity), so a verdict never outlives its token
+or its key.  Memory is bounded: a least-recently-used map of ``maxsize``
+entries.  Only accepted tokens are cached, so a flood of junk evicts nobody.
+
+It is a thin LRU over :class:`collections.OrderedDict` rather than a
+``cachetools`` cache: every operation is a single C call, so a hit costs well
+under a microsecond and needs no lock (writes take one).
 """
 
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
-
-from cachetools import LRUCache
+from typing import NamedTuple
 
 from .keyset import KeyEntry
 from .models import AccessToken
@@ -23,8 +26,7 @@ from .models import AccessToken
 __all__ = ["CachedVerdict", "VerifiedTokenCache"]
 
 
-@dataclass(frozen=True)
-class CachedVerdict:
+class CachedVerdict(NamedTuple):
     """One accepted token: the result and what it depended on."""
 
     token: AccessToken
@@ -42,13 +44,11 @@ class VerifiedTokenCache:
 
     def __init__(self, maxsize: int) -> None:
         self.maxsize = max(0, int(maxsize))
-        self._lru: LRUCache[str, CachedVerdict] | None = (
-            LRUCache(maxsize=self.maxsize) if self.maxsize else None
-        )
+        self._entries: OrderedDict[str, CachedVerdict] = OrderedDict()
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
-        return len(self._lru) if self._lru is not None else 0
+        return len(self._entries)
 
     def get(
         self,
@@ -61,11 +61,7 @@ class VerifiedTokenCache:
 
         An entry whose token expired or whose key is gone is dropped.
         """
-        lru = self._lru
-        if lru is None:
-            return None
-        with self._lock:
-            verdict = lru.get(token)
+        verdict = self._entries.get(token)
         if verdict is None:
             return None
         if now - leeway >= verdict.exp:
@@ -79,34 +75,38 @@ class VerifiedTokenCache:
             return None
         if now + leeway < verdict.nbf:
             return None
+        try:  # noqa: SIM105 - a bare try is cheaper than contextlib.suppress on the hot path
+            self._entries.move_to_end(token)
+        except KeyError:  # evicted by another thread meanwhile; the verdict still holds
+            pass
         return verdict.token
 
     def put(self, token: str, verdict: CachedVerdict) -> None:
-        """Remember an accepted token (evicting the least recently used one when full)."""
-        if self._lru is None:
+        """Remember an accepted token (evicting the least recently used ones when full)."""
+        if not self.maxsize:
             return
+        entries = self._entries
         with self._lock:
-            self._lru[token] = verdict
+            entries[token] = verdict
+            while len(entries) > self.maxsize:
+                entries.popitem(last=False)
 
     def discard(self, token: str) -> None:
         """Forget one token."""
-        if self._lru is None:
-            return
         with self._lock:
-            self._lru.pop(token, None)
+            self._entries.pop(token, None)
 
     def purge_kids(self, kids: frozenset[str]) -> int:
         """Drop every entry verified by one of ``kids`` (their key left the key set)."""
-        if self._lru is None or not kids:
+        if not kids:
             return 0
         with self._lock:
-            doomed = [token for token, verdict in list(self._lru.items()) if verdict.kid in kids]
+            doomed = [token for token, verdict in self._entries.items() if verdict.kid in kids]
             for token in doomed:
-                del self._lru[token]
+                del self._entries[token]
         return len(doomed)
 
     def clear(self) -> None:
         """Forget everything."""
-        if self._lru is not None:
-            with self._lock:
-                self._lru.clear()
+        with self._lock:
+            self._entries.clear()

@@ -34,6 +34,7 @@ from .jwks import KeyCache
 from .jwks_policy import PolicyConfig
 from .jws import (
     SUPPORTED_ALGORITHMS,
+    CheckedHeader,
     ParsedToken,
     decode_payload,
     parse_token,
@@ -50,6 +51,7 @@ from .token_cache import CachedVerdict, VerifiedTokenCache
 __all__ = ["TokenVerifier"]
 
 logger = logging.getLogger("okta_guard.verifier")
+_new_tuple = tuple.__new__  # builds a NamedTuple without its Python-level __new__
 
 
 def _positive(name: str, value: float, *, allow_zero: bool = True) -> float:
@@ -175,6 +177,7 @@ class TokenVerifier:
         self._max_token_size = max_token_size
         self._clock = clock
         self._tokens = VerifiedTokenCache(token_cache_size)
+        self._headers: dict[bytes, CheckedHeader] = {}
         config = PolicyConfig(
             cooldown=_positive("jwks_cooldown", jwks_cooldown),
             max_stale=_positive("max_stale", max_stale),
@@ -193,9 +196,14 @@ class TokenVerifier:
             on_keys_removed=self._keys_removed,
             rand=rand,
         )
-        self._verdicts: Counter[str] = Counter()
+        self._leeway = self._rules.leeway
+        self._strict = self._rules.strict_rfc9068
+        # Hot-path counters are plain integers (a lock would cost more than the cache hit);
+        # under heavy thread contention they may undercount slightly.  Rejections are rarer
+        # and counted exactly.
         self._hits = 0
-        self._misses = 0
+        self._accepted = 0
+        self._verdicts: Counter[str] = Counter()
         self._count_lock = threading.Lock()
 
     # -- construction helpers ------------------------------------------------------------
@@ -257,14 +265,16 @@ class TokenVerifier:
         policy = self._keys.policy
         with self._count_lock:
             verdicts = dict(self._verdicts)
-            hits, misses = self._hits, self._misses
+        hits, accepted = self._hits, self._accepted
+        if hits + accepted:
+            verdicts["ok"] = hits + accepted
         return VerifierStats(
             fetches=policy.fetches,
             fetch_failures=policy.fetch_failures,
             stale_serves=policy.stale_serves,
             unknown_kids=policy.unknown_kids,
             cache_hits=hits,
-            cache_misses=misses,
+            cache_misses=accepted + sum(verdicts.values()) - verdicts.get("ok", 0),
             verdicts=verdicts,
             key_set_generation=policy.generation,
             keys_cached=len(policy.keys),
@@ -277,47 +287,29 @@ class TokenVerifier:
 
     # -- verification --------------------------------------------------------------------
 
-    def _count(self, verdict: str, *, hit: bool = False, miss: bool = False) -> None:
-        with self._count_lock:
-            self._verdicts[verdict] += 1
-            self._hits += hit
-            self._misses += miss
-
-    def _cached(self, token: object) -> AccessToken | None:
-        if not isinstance(token, str):
-            return None
-        found = self._tokens.get(token, self._clock(), self._rules.leeway, self._keys.current)
-        if found is not None:
-            self._count("ok", hit=True)
-        return found
-
-    def _parse(self, token: object) -> ParsedToken:
-        parsed = parse_token(token, max_size=self._max_token_size, algorithms=self._algorithms)
-        check_typ(parsed.typ, strict=self._rules.strict_rfc9068)
-        return parsed
-
     def _finish(self, token: str, parsed: ParsedToken, entry: KeyEntry) -> AccessToken:
         if entry.alg is not None and entry.alg != parsed.alg:
             raise reject("alg_not_allowed")
         if not verify_signature(parsed, entry.key):
             raise reject("bad_signature")
         claims = decode_payload(parsed)
-        exp, nbf = check_claims(claims, self._rules, self._clock())
-        access_token = AccessToken.from_claims(claims)
-        self._tokens.put(token, CachedVerdict(access_token, exp, nbf, parsed.kid, entry))
-        self._count("ok", miss=True)
-        return access_token
+        result, exp, nbf = check_claims(claims, self._rules, self._clock())
+        self._tokens.put(token, _new_tuple(CachedVerdict, (result, exp, nbf, parsed.kid, entry)))
+        self._accepted += 1
+        return result
 
     def _failed(self, exc: Exception) -> OktaGuardError:
         if isinstance(exc, OktaGuardError):
-            self._count(exc.reason, miss=True)
+            error = exc
             if isinstance(exc, InvalidTokenError):
                 logger.debug("okta-guard: token rejected (%s)", exc.reason)
-            return exc
-        # A bug, not an attack we know: fail closed, and never log the token.
-        logger.error("okta-guard: unexpected %s while verifying a token", type(exc).__name__)
-        self._count("internal_error", miss=True)
-        return InvalidTokenError(reason="internal_error")
+        else:
+            # A bug, not an attack we know: fail closed, and never log the token.
+            logger.error("okta-guard: unexpected %s while verifying a token", type(exc).__name__)
+            error = InvalidTokenError(reason="internal_error")
+        with self._count_lock:
+            self._verdicts[error.reason] += 1
+        return error
 
     def verify(self, token: str) -> AccessToken:
         """Verify ``token`` (the bare JWT, without ``Bearer``) and return its :class:`AccessToken`.
@@ -326,22 +318,43 @@ class TokenVerifier:
         :class:`~okta_guard.errors.IssuerUnavailableError`; nothing else.
         """
         try:
-            cached = self._cached(token)
-            if cached is not None:
-                return cached
-            parsed = self._parse(token)
-            return self._finish(token, parsed, self._keys.get_key(parsed.kid))
+            now = self._clock()
+            if type(token) is str:
+                hit = self._tokens.get(token, now, self._leeway, self._keys.current)
+                if hit is not None:
+                    self._hits += 1
+                    return hit
+            parsed = parse_token(
+                token,
+                max_size=self._max_token_size,
+                algorithms=self._algorithms,
+                header_cache=self._headers,
+            )
+            if parsed.typ is not None or self._strict:
+                check_typ(parsed.typ, strict=self._strict)
+            entry = self._keys.fresh(parsed.kid, now) or self._keys.get_key(parsed.kid)
+            return self._finish(token, parsed, entry)
         except Exception as exc:
             raise self._failed(exc) from None
 
     async def verify_async(self, token: str) -> AccessToken:
         """Like :meth:`verify`, but waits for key fetches without blocking the event loop."""
         try:
-            cached = self._cached(token)
-            if cached is not None:
-                return cached
-            parsed = self._parse(token)
-            entry = await self._keys.get_key_async(parsed.kid)
+            now = self._clock()
+            if type(token) is str:
+                hit = self._tokens.get(token, now, self._leeway, self._keys.current)
+                if hit is not None:
+                    self._hits += 1
+                    return hit
+            parsed = parse_token(
+                token,
+                max_size=self._max_token_size,
+                algorithms=self._algorithms,
+                header_cache=self._headers,
+            )
+            if parsed.typ is not None or self._strict:
+                check_typ(parsed.typ, strict=self._strict)
+            entry = self._keys.fresh(parsed.kid, now) or await self._keys.get_key_async(parsed.kid)
             return self._finish(token, parsed, entry)
         except Exception as exc:
             raise self._failed(exc) from None

@@ -1,0 +1,254 @@
+"""Cost per access token: okta-guard against the raw signature check and its peers.
+
+All verifiers check the same RS256 tokens against the same JWKS, served over
+HTTPS by the mock issuer on a loopback port (a throw-away ``trustme`` CA; each
+client is told to trust it: ``verify=`` for httpx, ``ssl_context=`` for PyJWT's
+``PyJWKClient``, ``REQUESTS_CA_BUNDLE`` for okta-jwt-verifier's sync path, and an
+``ssl=`` request parameter for its aiohttp-based async path via a
+``RequestExecutor`` subclass - nothing else of it is patched).  Every verifier
+fetches the keys once before timing starts, so the numbers are per-token CPU
+cost, not network.
+
+* raw: ``RSAPublicKey.verify`` (PKCS#1 v1.5, SHA-256) on pre-decoded
+  signature and signing input - the floor any verifier pays.
+* okta-guard first sight: distinct tokens, verified-token cache cleared between
+  rounds (outside the timing); repeated: one token over and over.
+* PyJWT: ``PyJWKClient.get_signing_key_from_jwt`` + ``jwt.decode`` (issuer,
+  audience, expiry checked).
+* okta-jwt-verifier 0.5: ``AccessTokenVerifier.verify_sync`` / ``await verify``.
+
+Timing: rounds of the fast cases are interleaved (raw, okta-guard, ...) with
+the garbage collector paused, and the best round is reported (``timeit``
+convention); the first-sight ratio is also given as the median of per-round
+ratios, which is robust to a busy machine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import gc
+import os
+import ssl
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding
+
+from okta_guard.testing import MockIssuer
+from okta_guard.verifier import TokenVerifier
+
+TOKENS = 1000
+REPEATS = 20_000
+ROUNDS = 15
+
+
+def _b64(segment: str) -> bytes:
+    return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+
+
+def _per_item(fn: Callable[[], Any], items: int) -> float:
+    gc.disable()
+    try:
+        start = time.perf_counter()
+        fn()
+        return (time.perf_counter() - start) / items
+    finally:
+        gc.enable()
+
+
+def _tls() -> tuple[ssl.SSLContext, ssl.SSLContext, bytes]:
+    import trustme
+
+    ca = trustme.CA()
+    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server)
+    client = ssl.create_default_context()
+    ca.configure_trust(client)
+    return server, client, ca.cert_pem.bytes()
+
+
+def main() -> None:
+    """Print the table and the ratios."""
+    server_ctx, client_ctx, ca_pem = _tls()
+    with tempfile.TemporaryDirectory() as tmp, MockIssuer(ssl_context=server_ctx) as okta:
+        ca_file = Path(tmp) / "ca.pem"
+        ca_file.write_bytes(ca_pem)
+        _run(okta, client_ctx, str(ca_file))
+
+
+def _run(okta: MockIssuer, client_ctx: ssl.SSLContext, ca_file: str) -> None:
+    import jwt
+
+    issuer, audience = okta.issuer, okta.audience
+    tokens = [
+        okta.mint_token(scopes=["orders:read", "orders:write"], client_id="svc")
+        for _ in range(TOKENS)
+    ]
+    repeated = tokens[0]
+
+    # okta-guard, with the keys fetched once over HTTPS.
+    verifier = TokenVerifier(
+        issuer,
+        audience,
+        http_client=httpx.Client(verify=client_ctx),
+        async_http_client=httpx.AsyncClient(verify=client_ctx),
+    )
+    verifier.prewarm()
+    entry = verifier.key_cache.current(okta.active_kid(), time.time())
+    assert entry is not None
+    key = entry.key
+    raw_inputs = [(_b64(t.rsplit(".", 1)[1]), t.rsplit(".", 1)[0].encode()) for t in tokens]
+    pkcs1, sha256 = padding.PKCS1v15(), hashes.SHA256()
+
+    def raw() -> None:
+        for signature, signing_input in raw_inputs:
+            key.verify(signature, signing_input, pkcs1, sha256)
+
+    def first_sight() -> None:
+        for token in tokens:
+            verifier.verify(token)
+
+    def repeat() -> None:
+        for _ in range(REPEATS):
+            verifier.verify(repeated)
+
+    # PyJWT: its JWKS client (keys cached after the first call) + jwt.decode.
+    jwks_client = jwt.PyJWKClient(f"{issuer}/v1/keys", ssl_context=client_ctx)
+
+    def pyjwt() -> None:
+        for token in tokens:
+            signing_key = jwks_client.get_signing_key_from_jwt(token)
+            jwt.decode(
+                token, signing_key.key, algorithms=["RS256"], audience=audience, issuer=issuer
+            )
+
+    pyjwt()  # fetch the keys outside the timing
+
+    raw_times: list[float] = []
+    first_times: list[float] = []
+    repeat_times: list[float] = []
+    pyjwt_times: list[float] = []
+    for _ in range(ROUNDS):
+        raw_times.append(_per_item(raw, TOKENS))
+        verifier.clear_cache()
+        first_times.append(_per_item(first_sight, TOKENS))
+        repeat_times.append(_per_item(repeat, REPEATS))
+        pyjwt_times.append(_per_item(pyjwt, TOKENS))
+    assert verifier.stats.fetches == 1
+
+    first_async, repeat_async = _okta_guard_async(verifier, tokens, repeated)
+    okta_sync, okta_async = _okta_jwt_verifier(issuer, audience, tokens, client_ctx, ca_file)
+
+    rows = [
+        ("raw cryptography RS256 verify (floor)", min(raw_times)),
+        ("okta-guard verify, first sight", min(first_times)),
+        ("okta-guard verify_async, first sight", first_async),
+        ("okta-guard verify, repeated token", min(repeat_times)),
+        ("okta-guard verify_async, repeated token", repeat_async),
+        ("PyJWT PyJWKClient + jwt.decode", min(pyjwt_times)),
+        ("okta-jwt-verifier verify_sync", okta_sync),
+        ("okta-jwt-verifier verify (async)", okta_async),
+    ]
+    floor = rows[0][1]
+    print(f"{'verifier':44s} {'us/token':>10s} {'x raw':>8s}")
+    for name, seconds in rows:
+        print(f"{name:44s} {seconds * 1e6:10.2f} {seconds / floor:8.2f}")
+    paired = statistics.median(f / r for f, r in zip(first_times, raw_times, strict=False))
+    print()
+    print(
+        f"first sight / raw signature check: {min(first_times) / floor:.2f}x best rounds, "
+        f"{paired:.2f}x median of paired rounds (target <= 1.6x)"
+    )
+    best_repeat = min(min(repeat_times), repeat_async)
+    print(
+        f"okta-jwt-verifier async / okta-guard repeated: {okta_async / best_repeat:.0f}x faster "
+        f"(sync path {okta_async / min(repeat_times):.0f}x; target >= 100x)"
+    )
+    print(
+        f"okta-guard first sight vs PyJWT: {min(pyjwt_times) / min(first_times):.2f}x faster; "
+        f"vs okta-jwt-verifier sync: {okta_sync / min(first_times):.1f}x faster"
+    )
+
+
+def _okta_guard_async(
+    verifier: TokenVerifier, tokens: list[str], repeated: str
+) -> tuple[float, float]:
+    async def run() -> tuple[float, float]:
+        best_first = best_repeat = float("inf")
+        for _ in range(5):
+            verifier.clear_cache()
+            gc.disable()
+            start = time.perf_counter()
+            for token in tokens:
+                await verifier.verify_async(token)
+            best_first = min(best_first, (time.perf_counter() - start) / len(tokens))
+            start = time.perf_counter()
+            for _ in range(REPEATS):
+                await verifier.verify_async(repeated)
+            best_repeat = min(best_repeat, (time.perf_counter() - start) / REPEATS)
+            gc.enable()
+        return best_first, best_repeat
+
+    return asyncio.run(run())
+
+
+def _okta_jwt_verifier(
+    issuer: str,
+    audience: str,
+    tokens: list[str],
+    client_ctx: ssl.SSLContext,
+    ca_file: str,
+) -> tuple[float, float]:
+    from okta_jwt_verifier import AccessTokenVerifier
+    from okta_jwt_verifier.request_executor import RequestExecutor
+
+    class TrustingExecutor(RequestExecutor):  # type: ignore[misc]
+        """Pass the benchmark CA to aiohttp (``ssl=``); requests reads REQUESTS_CA_BUNDLE."""
+
+        def _build_request_params(self, **params: Any) -> dict[str, Any]:
+            built: dict[str, Any] = super()._build_request_params(**params)
+            built["ssl"] = client_ctx
+            return built
+
+    saved = os.environ.get("REQUESTS_CA_BUNDLE")
+    os.environ["REQUESTS_CA_BUNDLE"] = ca_file
+    try:
+        sync_verifier = AccessTokenVerifier(issuer=issuer, audience=audience)
+        sync_verifier.verify_sync(tokens[0])  # fetch the keys
+        sample = tokens[:200]
+        sync_best = min(
+            _per_item(lambda: [sync_verifier.verify_sync(t) for t in sample], len(sample))
+            for _ in range(3)
+        )
+
+        async def run() -> float:
+            async_verifier = AccessTokenVerifier(
+                issuer=issuer, audience=audience, request_executor=TrustingExecutor
+            )
+            await async_verifier.verify(tokens[0])  # fetch the keys
+            best = float("inf")
+            for _ in range(3):
+                start = time.perf_counter()
+                for token in sample:
+                    await async_verifier.verify(token)
+                best = min(best, (time.perf_counter() - start) / len(sample))
+            return best
+
+        async_best = asyncio.run(run())
+    finally:
+        if saved is None:
+            os.environ.pop("REQUESTS_CA_BUNDLE", None)
+        else:
+            os.environ["REQUESTS_CA_BUNDLE"] = saved
+    return sync_best, async_best
+
+
+if __name__ == "__main__":
+    main()
