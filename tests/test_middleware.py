@@ -393,3 +393,50 @@ def test_default_realm_without_audience() -> None:
     assert OktaGuardMiddleware(Starlette(), verifier=verifier).realm == "a"
     verifier.audience = None  # type: ignore[assignment]
     assert OktaGuardMiddleware(Starlette(), verifier=verifier).realm == "api"
+
+
+async def test_pure_asgi_passes_send_and_receive_through_untouched() -> None:
+    seen: dict[str, Any] = {}
+
+    async def inner(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        seen.update(scope=scope, receive=receive, send=send)
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    from starlette.middleware.base import BaseHTTPMiddleware
+
+    assert not issubclass(OktaGuardMiddleware, BaseHTTPMiddleware)
+    app = OktaGuardMiddleware(inner, verifier=FakeVerifier())
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "path": "/x",
+        "root_path": "",
+        "query_string": b"",
+        "headers": [(b"authorization", b"Bearer read")],
+    }
+    await app(scope, receive, send)
+    assert seen["receive"] is receive
+    assert seen["send"] is send
+    assert seen["scope"]["user"].display_name == "alice@example.com"
+    assert [m["type"] for m in sent] == ["http.response.start", "http.response.body"]
+
+
+async def test_other_scope_types_pass_through() -> None:
+    calls: list[str] = []
+
+    async def inner(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        calls.append(scope["type"])
+
+    app = OktaGuardMiddleware(inner, verifier=FakeVerifier(), prewarm=False)
+    await app({"type": "lifespan"}, None, None)  # type: ignore[arg-type]
+    await app({"type": "custom"}, None, None)  # type: ignore[arg-type]
+    assert calls == ["lifespan", "custom"]

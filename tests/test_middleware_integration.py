@@ -123,3 +123,23 @@ def test_strict_startup_with_issuer_down(okta: MockIssuer) -> None:
     okta.start_outage("keys")
     with pytest.raises(IssuerUnavailableError), TestClient(make_app(okta, strict_startup=True)):
         pass  # pragma: no cover
+
+
+def test_tokens_never_reach_logs_or_bodies(
+    okta: MockIssuer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("DEBUG", logger="okta_guard")
+    tokens = [
+        okta.mint_token(scopes=["orders:read"], audience="api://other"),
+        okta.mint_token(scopes=["nope"]),
+        okta.mint_token(scopes=["orders:read"]),
+    ]
+    with TestClient(make_app(okta)) as client:
+        bodies = [client.get("/orders", headers=auth(t)).text for t in tokens]
+        bodies.append(client.get("/orders?access_token=" + tokens[2]).text)
+    assert [b.count('"error"') for b in bodies[:2]] == [1, 1]
+    for token in tokens:
+        signature = token.rsplit(".", 1)[1]
+        assert signature not in caplog.text
+        assert all(signature not in body for body in bodies)
+    assert "okta-guard refused" in caplog.text

@@ -204,7 +204,7 @@ class OktaGuardMiddleware:
 
     async def _deny(self, scope: Scope, receive: Receive, send: Send, exc: OktaGuardError) -> None:
         logger.debug(
-            "okta-guard refused %s %s: %s (%s)",
+            "okta-guard refused %s %r: %s (%s)",
             scope.get("method", "WEBSOCKET"),
             scope["path"],
             exc.reason,

@@ -129,9 +129,9 @@ class _Guard:
             self.requirement.check(token)
         except OktaGuardError as exc:
             if exc.status_code >= 500 and exc.status_code != 503:
-                logger.error("okta-guard cannot check %s: %s", conn.url.path, exc.description)
+                logger.error("okta-guard cannot check %r: %s", conn.url.path, exc.description)
             else:
-                logger.debug("okta-guard refused %s: %s", conn.url.path, exc.reason)
+                logger.debug("okta-guard refused %r: %s", conn.url.path, exc.reason)
             if isinstance(conn, WebSocket):
                 await conn.close(code=websocket_close_code(exc), reason=exc.error)
                 return Response(status_code=exc.status_code)
