@@ -416,6 +416,13 @@ class KeyCache:
         if client is not None:
             client.close()
 
+    async def drain(self) -> None:
+        """Wait until the background fetches started on this event loop have finished."""
+        loop = asyncio.get_running_loop()
+        pending = [task for task in self._tasks if task.get_loop() is loop and not task.done()]
+        if pending:
+            await asyncio.gather(*pending, return_exceptions=True)
+
     async def aclose(self) -> None:
         """Cancel background fetches on this loop and close owned clients."""
         loop = asyncio.get_running_loop()
