@@ -440,3 +440,46 @@ async def test_other_scope_types_pass_through() -> None:
     await app({"type": "lifespan"}, None, None)  # type: ignore[arg-type]
     await app({"type": "custom"}, None, None)  # type: ignore[arg-type]
     assert calls == ["lifespan", "custom"]
+
+
+def test_websocket_http_denial_sends_the_full_answer() -> None:
+    from starlette.testclient import WebSocketDenialResponse
+
+    client = TestClient(build(websocket_http_denial=True))
+    with pytest.raises(WebSocketDenialResponse) as info, client.websocket_connect("/ws"):
+        pass  # pragma: no cover
+    assert info.value.status_code == 401
+    assert info.value.headers["www-authenticate"].startswith('Bearer realm="api://orders"')
+    with (
+        pytest.raises(WebSocketDenialResponse) as info,
+        client.websocket_connect("/ws", headers=bearer("down")),
+    ):
+        pass  # pragma: no cover
+    assert info.value.status_code == 503
+    assert info.value.headers["retry-after"] == "8"
+    with client.websocket_connect("/ws", headers=bearer("read")) as session:
+        assert session.receive_json() == {"user": "alice@example.com"}
+
+
+async def test_websocket_http_denial_falls_back_to_close_without_the_extension() -> None:
+    app = build(websocket_http_denial=True)
+    sent: list[dict[str, Any]] = []
+    messages = iter([{"type": "websocket.connect"}])
+
+    async def receive() -> dict[str, Any]:
+        return next(messages)
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "websocket",
+        "path": "/ws",
+        "root_path": "",
+        "query_string": b"",
+        "headers": [],
+        "scheme": "ws",
+        "server": ("testserver", 80),
+    }
+    await app(scope, receive, send)
+    assert sent == [{"type": "websocket.close", "code": 1008, "reason": "invalid_token"}]

@@ -125,16 +125,28 @@ async def send_error(
     exc: OktaGuardError,
     realm: str,
     resource_metadata: str | None = None,
+    *,
+    websocket_http_denial: bool = False,
 ) -> None:
-    """Answer ``exc`` on a raw ASGI connection (HTTP response or websocket close)."""
+    """Answer ``exc`` on a raw ASGI connection (HTTP response or websocket close).
+
+    Websockets are closed before accepting; with ``websocket_http_denial`` and a
+    server offering the ``websocket.http.response`` extension, the handshake is
+    refused with the full HTTP answer (status, ``WWW-Authenticate``, body) instead.
+    """
+    prefix = "http"
     if scope["type"] == "websocket":
-        # Close before accepting: the server turns this into a refused handshake.
         message = await receive()
-        if message["type"] == "websocket.connect":
+        if message["type"] != "websocket.connect":
+            return
+        extensions = scope.get("extensions") or {}
+        if not (websocket_http_denial and "websocket.http.response" in extensions):
+            # The server turns a close before accept into a refused handshake (HTTP 403).
             await send(
                 {"type": "websocket.close", "code": websocket_close_code(exc), "reason": exc.error}
             )
-        return
+            return
+        prefix = "websocket.http"
     body = error_body(exc)
     headers = [
         (k.encode("latin-1"), v.encode("latin-1", "replace"))
@@ -142,5 +154,5 @@ async def send_error(
     ]
     headers.append((b"content-type", b"application/json"))
     headers.append((b"content-length", str(len(body)).encode()))
-    await send({"type": "http.response.start", "status": exc.status_code, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+    await send({"type": f"{prefix}.response.start", "status": exc.status_code, "headers": headers})
+    await send({"type": f"{prefix}.response.body", "body": body})

@@ -111,6 +111,9 @@ class OktaGuardMiddleware:
         prewarm: prewarm the key cache at startup at all.
         check_form_body: also refuse ``access_token`` in URL-encoded form bodies
             (buffers such bodies up to 1 MiB, then replays them to the app).
+        websocket_http_denial: refuse websocket handshakes with the full HTTP
+            answer (401/403 + ``WWW-Authenticate``) when the server supports the
+            ASGI ``websocket.http.response`` extension, instead of closing (1008/1013).
     """
 
     def __init__(
@@ -127,6 +130,7 @@ class OktaGuardMiddleware:
         strict_startup: bool = False,
         prewarm: bool = True,
         check_form_body: bool = True,
+        websocket_http_denial: bool = False,
     ) -> None:
         if verifier is None or not callable(getattr(verifier, "verify_async", None)):
             raise ConfigurationError(
@@ -142,6 +146,7 @@ class OktaGuardMiddleware:
         self.strict_startup = strict_startup
         self.prewarm = prewarm
         self.check_form_body = check_form_body
+        self.websocket_http_denial = websocket_http_denial
         self.metadata: ProtectedResourceMetadata | None = None
         self._metadata_url: str | None = None
         if resource_metadata is True:
@@ -210,7 +215,15 @@ class OktaGuardMiddleware:
             exc.reason,
             exc.status_code,
         )
-        await send_error(scope, receive, send, exc, self.realm, self.metadata_url(scope))
+        await send_error(
+            scope,
+            receive,
+            send,
+            exc,
+            self.realm,
+            self.metadata_url(scope),
+            websocket_http_denial=self.websocket_http_denial,
+        )
 
     def metadata_url(self, scope: Scope) -> str | None:
         """The RFC 9728 metadata URL advertised in challenges (``None`` if disabled)."""
