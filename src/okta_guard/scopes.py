@@ -154,7 +154,8 @@ def _find_connection(args: tuple[Any, ...], kwargs: dict[str, Any]) -> HTTPConne
 
 def _wrap_function(func: _F, guard: _Guard) -> _F:
     is_async = inspect.iscoroutinefunction(func)
-    requirement = guard.requirement
+    all_of = frozenset(guard.requirement.all_of)
+    any_of = frozenset(guard.requirement.any_of)
 
     @functools.wraps(func)
     async def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -163,7 +164,11 @@ def _wrap_function(func: _F, guard: _Guard) -> _F:
             conn = _find_connection(args, kwargs)
         user = conn.scope.get("user")
         # Fast path: the middleware verified a token that holds the scopes.
-        if user.__class__ is not AccessToken or not requirement.allows(user):
+        if not (
+            user.__class__ is AccessToken
+            and all_of <= user.scopes
+            and (not any_of or not any_of.isdisjoint(user.scopes))
+        ):
             refusal = await guard.refuse(conn)
             if refusal is not None:
                 return None if isinstance(conn, WebSocket) else refusal
