@@ -349,11 +349,16 @@ def test_owned_client_is_closed(okta_issuer_server: MockIssuer) -> None:
 def test_fast_access_token_matches_from_claims(payload: dict[str, Any]) -> None:
     import dataclasses
 
+    from okta_guard import claims as claims_module
     from okta_guard.claims import ClaimRules, check_claims
     from okta_guard.models import AccessToken
 
+    assert claims_module._FAST_BUILD  # the shortcut is in use, so this test covers it
     rules = ClaimRules(issuer=ISSUER, audiences=frozenset({AUDIENCE}))
     fast, exp, _ = check_claims(dict(payload), rules, NOW)
+    assert type(fast) is AccessToken and fast.is_authenticated
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        fast.issuer = "x"  # type: ignore[misc]
     reference = AccessToken.from_claims(payload)
     for field in dataclasses.fields(AccessToken):
         assert getattr(fast, field.name) == getattr(reference, field.name), field.name

@@ -290,9 +290,17 @@ class TokenVerifier:
     def _finish(self, token: str, parsed: ParsedToken, entry: KeyEntry) -> AccessToken:
         if entry.alg is not None and entry.alg != parsed.alg:
             raise reject("alg_not_allowed")
+        # The payload is decoded (not trusted) while the token is still hot in the CPU caches;
+        # a decoding error is reported only after the signature, so a forgery always gets the
+        # same answer whatever its payload.
+        try:
+            claims: dict[str, Any] | None = decode_payload(parsed)
+        except InvalidTokenError:
+            claims = None
         if not verify_signature(parsed, entry.key):
             raise reject("bad_signature")
-        claims = decode_payload(parsed)
+        if claims is None:
+            raise reject("malformed")
         result, exp, nbf = check_claims(claims, self._rules, self._clock())
         self._tokens.put(token, _new_tuple(CachedVerdict, (result, exp, nbf, parsed.kid, entry)))
         self._accepted += 1
