@@ -43,7 +43,7 @@ def test_bad_issuer_fails_at_construction(issuer: str, needle: str) -> None:
     assert needle in str(info.value)
 
 
-@pytest.mark.parametrize("audience", ["", "  ", [], [""], ("a", 5)])
+@pytest.mark.parametrize("audience", ["", "  ", [], [""], ("a", 5), None, 5])
 def test_empty_audience_fails(audience: Any) -> None:
     with pytest.raises(ConfigurationError) as info:
         TokenVerifier(ISSUER, audience)
@@ -65,6 +65,7 @@ def test_empty_audience_fails(audience: Any) -> None:
         {"max_token_lifetime": 0},
         {"jwks_uri": "http://keys.example.com/jwks"},
         {"jwks_uri": "ftp://keys.example.com/jwks"},
+        {"jwks_uri": "https://[::1"},
         {"timeout": 0},
     ],
 )
@@ -374,3 +375,8 @@ def test_header_cache_is_per_verifier() -> None:
     with pytest.raises(InvalidTokenError) as info:
         strict.verify(rs384)
     assert info.value.reason == "alg_not_allowed"
+
+
+def test_from_env_audience_option_wins() -> None:
+    v = TokenVerifier.from_env({"OKTA_ISSUER": ISSUER}, audience="api://x")
+    assert v.audience == "api://x"

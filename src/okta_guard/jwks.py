@@ -23,12 +23,12 @@ import logging
 import random
 import threading
 from collections.abc import Callable, Generator
-from typing import TypeVar
 
 import httpx
 
 from .discovery import HttpRequest, HttpResponse
 from .errors import IssuerUnavailableError
+from .http_fetch import MAX_RESPONSE_BYTES, drive, get_async, get_sync
 from .jwks_policy import (
     Fetch,
     FetchFailure,
@@ -50,9 +50,7 @@ __all__ = ["MAX_JWKS_BYTES", "KeyCache"]
 logger = logging.getLogger("okta_guard.jwks")
 
 #: Largest JWKS (or metadata) response accepted, in bytes.
-MAX_JWKS_BYTES = 1024 * 1024
-_HEADERS = {"Accept": "application/json", "Accept-Encoding": "identity"}
-_T = TypeVar("_T")
+MAX_JWKS_BYTES = MAX_RESPONSE_BYTES
 
 
 def _resolve(future: asyncio.Future[None]) -> None:
@@ -322,7 +320,7 @@ class KeyCache:
             self._complete(flight, outcome)
 
     def _fetch_sync(self) -> FetchOutcome:
-        return _drive(self._flow(), self._get_sync)
+        return drive(self._flow(), self._get_sync)
 
     def _spawn(self, flight: _Flight) -> None:
         task = asyncio.get_running_loop().create_task(self._run_async(flight))
@@ -351,13 +349,16 @@ class KeyCache:
             try:
                 request = next(flow)
                 while True:
-                    request = flow.send(await self._get_async(client, request))
+                    request = flow.send(await get_async(client, request, self._max_bytes))
             except StopIteration as stop:
                 result: FetchOutcome = stop.value
                 return result
         finally:
             if owned:
                 await client.aclose()
+
+    def _get_sync(self, request: HttpRequest) -> HttpResponse:
+        return get_sync(self._sync_client(), request, self._max_bytes)
 
     def _sync_client(self) -> httpx.Client:
         if self._http_client is not None:
@@ -366,46 +367,6 @@ class KeyCache:
             if self._owned_client is None:
                 self._owned_client = httpx.Client(timeout=self._timeout)
             return self._owned_client
-
-    def _get_sync(self, request: HttpRequest) -> HttpResponse:
-        try:
-            with self._sync_client().stream(
-                "GET", request.url, headers=_HEADERS, follow_redirects=False
-            ) as response:
-                if response.status_code != 200:
-                    return HttpResponse(response.status_code, response.headers)
-                if _declared_too_large(response, self._max_bytes):
-                    return HttpResponse(0, error="too_large")
-                body = bytearray()
-                for chunk in response.iter_bytes():
-                    body += chunk
-                    if len(body) > self._max_bytes:
-                        return HttpResponse(0, error="too_large")
-                return HttpResponse(200, response.headers, bytes(body))
-        except httpx.TimeoutException:
-            return HttpResponse(0, error="timeout")
-        except Exception:  # any transport failure is "unreachable", never a crash
-            return HttpResponse(0, error="network")
-
-    async def _get_async(self, client: httpx.AsyncClient, request: HttpRequest) -> HttpResponse:
-        try:
-            async with client.stream(
-                "GET", request.url, headers=_HEADERS, follow_redirects=False
-            ) as response:
-                if response.status_code != 200:
-                    return HttpResponse(response.status_code, response.headers)
-                if _declared_too_large(response, self._max_bytes):
-                    return HttpResponse(0, error="too_large")
-                body = bytearray()
-                async for chunk in response.aiter_bytes():
-                    body += chunk
-                    if len(body) > self._max_bytes:
-                        return HttpResponse(0, error="too_large")
-                return HttpResponse(200, response.headers, bytes(body))
-        except httpx.TimeoutException:
-            return HttpResponse(0, error="timeout")
-        except Exception:  # any transport failure is "unreachable", never a crash
-            return HttpResponse(0, error="network")
 
     # -- life cycle ----------------------------------------------------------------------
 
@@ -432,20 +393,3 @@ class KeyCache:
         if pending:
             await asyncio.gather(*pending, return_exceptions=True)
         self.close()
-
-
-def _declared_too_large(response: httpx.Response, limit: int) -> bool:
-    declared = response.headers.get("content-length", "")
-    return declared.isdigit() and int(declared) > limit
-
-
-def _drive(
-    flow: Generator[HttpRequest, HttpResponse, _T], send: Callable[[HttpRequest], HttpResponse]
-) -> _T:
-    try:
-        request = next(flow)
-        while True:
-            request = flow.send(send(request))
-    except StopIteration as stop:
-        result: _T = stop.value
-        return result

@@ -16,7 +16,7 @@ is cached and the issuer cannot be reached.
 from __future__ import annotations
 
 import logging
-import math
+import os
 import random
 import threading
 import time
@@ -24,7 +24,6 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from types import TracebackType
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 
@@ -43,47 +42,16 @@ from .jws import (
 )
 from .keyset import KeyEntry
 from .models import AccessToken
-from .settings import env_list, is_loopback_host, issuer_from_domain, issuer_from_env
+from .settings import env_list, issuer_from_domain, issuer_from_env
 from .settings import validate_issuer as _validate_issuer
 from .stats import VerifierStats
 from .token_cache import CachedVerdict, VerifiedTokenCache
+from .verifier_options import audiences_of, checked_jwks_uri, positive_seconds
 
 __all__ = ["TokenVerifier"]
 
 logger = logging.getLogger("okta_guard.verifier")
 _new_tuple = tuple.__new__  # builds a NamedTuple without its Python-level __new__
-
-
-def _positive(name: str, value: float, *, allow_zero: bool = True) -> float:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ConfigurationError(f"{name} must be a number of seconds, not {value!r}.") from None
-    if not math.isfinite(number) or number < 0 or (number == 0 and not allow_zero):
-        raise ConfigurationError(f"{name} must be a finite, positive number of seconds.")
-    return number
-
-
-def _audiences(audience: str | Iterable[str]) -> tuple[str, ...]:
-    items = (audience,) if isinstance(audience, str) else tuple(audience)
-    if not items or not all(isinstance(a, str) and a.strip() for a in items):
-        raise ConfigurationError(
-            "The audience is empty. Set it to the audience of your authorization server "
-            "(Security > API > Authorization Servers, e.g. api://default), or OKTA_AUDIENCE."
-        )
-    return items
-
-
-def _check_jwks_uri(jwks_uri: str) -> str:
-    parts = urlsplit(jwks_uri)
-    host = parts.hostname or ""
-    if parts.scheme not in ("https", "http") or not host:
-        raise ConfigurationError(f"jwks_uri {jwks_uri!r} is not an absolute http(s) URL.")
-    if parts.scheme != "https" and not is_loopback_host(host):
-        raise ConfigurationError(
-            f"jwks_uri {jwks_uri!r} must use https (http only for loopback hosts)."
-        )
-    return jwks_uri
 
 
 class TokenVerifier:
@@ -136,9 +104,9 @@ class TokenVerifier:
     ) -> None:
         self._issuer = _validate_issuer(issuer)
         self._audience: str | tuple[str, ...] = (
-            audience if isinstance(audience, str) else _audiences(audience)
+            audience if isinstance(audience, str) else audiences_of(audience)
         )
-        audiences = _audiences(audience)
+        audiences = audiences_of(audience)
         algs = (algorithms,) if isinstance(algorithms, str) else tuple(algorithms)
         unsupported = [a for a in algs if a not in SUPPORTED_ALGORITHMS]
         if not algs or unsupported:
@@ -156,7 +124,7 @@ class TokenVerifier:
         else:
             allowed_ids = None
         if max_token_lifetime is not None:
-            max_token_lifetime = _positive(
+            max_token_lifetime = positive_seconds(
                 "max_token_lifetime", max_token_lifetime, allow_zero=False
             )
         if not isinstance(max_token_size, int) or max_token_size < 256:
@@ -167,7 +135,7 @@ class TokenVerifier:
         self._rules = ClaimRules(
             issuer=self._issuer,
             audiences=frozenset(audiences),
-            leeway=_positive("leeway", leeway),
+            leeway=positive_seconds("leeway", leeway),
             client_ids=allowed_ids,
             required_claims=extra,
             max_token_lifetime=max_token_lifetime,
@@ -179,20 +147,20 @@ class TokenVerifier:
         self._tokens = VerifiedTokenCache(token_cache_size)
         self._headers: dict[bytes, CheckedHeader] = {}
         config = PolicyConfig(
-            cooldown=_positive("jwks_cooldown", jwks_cooldown),
-            max_stale=_positive("max_stale", max_stale),
-            min_ttl=_positive("min_key_ttl", min_key_ttl),
-            max_ttl=max(_positive("max_key_ttl", max_key_ttl), min_key_ttl),
+            cooldown=positive_seconds("jwks_cooldown", jwks_cooldown),
+            max_stale=positive_seconds("max_stale", max_stale),
+            min_ttl=positive_seconds("min_key_ttl", min_key_ttl),
+            max_ttl=max(positive_seconds("max_key_ttl", max_key_ttl), min_key_ttl),
         )
         self._keys = KeyCache(
             self._issuer,
-            jwks_uri=_check_jwks_uri(jwks_uri) if jwks_uri is not None else None,
+            jwks_uri=checked_jwks_uri(jwks_uri) if jwks_uri is not None else None,
             algorithms=self._algorithms,
             config=config,
             clock=clock,
             http_client=http_client,
             async_http_client=async_http_client,
-            timeout=_positive("timeout", timeout, allow_zero=False),
+            timeout=positive_seconds("timeout", timeout, allow_zero=False),
             on_keys_removed=self._keys_removed,
             rand=rand,
         )
@@ -226,21 +194,21 @@ class TokenVerifier:
 
         Keyword ``options`` are passed on and win over the environment.
         """
-        import os
-
         source = os.environ if env is None else env
         issuer = issuer_from_env(source)
-        audiences = env_list(source.get("OKTA_AUDIENCE"))
-        if not audiences:
-            raise ConfigurationError(
-                "OKTA_AUDIENCE is not set: set it to your authorization server's audience "
-                "(e.g. api://default)."
-            )
+        audience: str | tuple[str, ...] | None = options.pop("audience", None)
+        if audience is None:
+            audiences = env_list(source.get("OKTA_AUDIENCE"))
+            if not audiences:
+                raise ConfigurationError(
+                    "OKTA_AUDIENCE is not set: set it to your authorization server's audience "
+                    "(e.g. api://default)."
+                )
+            audience = audiences[0] if len(audiences) == 1 else audiences
         client_ids = env_list(source.get("OKTA_CLIENT_IDS"))
         if client_ids and "client_ids" not in options:
             options["client_ids"] = client_ids
-        audience: str | tuple[str, ...] = audiences[0] if len(audiences) == 1 else audiences
-        return cls(issuer, options.pop("audience", audience), **options)
+        return cls(issuer, audience, **options)
 
     # -- public properties -----------------------------------------------------------------
 
