@@ -173,7 +173,7 @@ def test_openapi_security_scheme_and_operation_scopes() -> None:
     paths = schema["paths"]
     assert paths["/orders"]["get"]["security"] == [{"okta": ["orders:read"]}]
     assert paths["/orders"]["post"]["security"] == [{"okta": ["orders:write"]}]
-    assert paths["/reports"]["get"]["security"] == [{"okta": []}]
+    assert paths["/reports"]["get"]["security"] == [{"okta": ["reports:read"]}, {"okta": ["admin"]}]
     assert paths["/token-only"]["get"]["security"] == [{"okta": []}]
     assert "security" not in paths["/health"]["get"]
 
@@ -220,3 +220,11 @@ def test_optional_token(client: TestClient, mode: str) -> None:
     assert client.get("/greeting", headers=bearer("read")).json() == "hello alice@example.com"
     assert client.get("/greeting", headers=bearer("forged")).status_code == 401
     assert client.get("/greeting", headers={"Authorization": "Bearer"}).status_code == 400
+
+
+def test_openapi_without_install_still_lists_operation_scopes() -> None:
+    schema = TestClient(make_app(install=False)).get("/openapi.json").json()
+    assert schema["paths"]["/orders"]["get"]["security"] == [{"okta": ["orders:read"]}]
+    assert schema["paths"]["/reports"]["get"]["security"] == [{"okta": []}]
+    flow = schema["components"]["securitySchemes"]["okta"]["flows"]["clientCredentials"]
+    assert set(flow["scopes"]) == {"orders:read", "orders:write", "reports:read", "admin"}

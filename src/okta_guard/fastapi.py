@@ -161,7 +161,7 @@ class OktaAuth(SecurityBase):
         return Security(self, scopes=list(requirement.all_of))
 
     def any_of(self, *scopes: str) -> Any:
-        """A dependency requiring one of ``scopes`` (OpenAPI shows "token required")."""
+        """A dependency requiring one of ``scopes`` (OpenAPI: alternatives, after ``install``)."""
         requirement = ScopeRequirement.build((), scopes)
         self._offer(requirement.any_of)
         okta = self
@@ -198,7 +198,8 @@ class OktaAuth(SecurityBase):
         """Wire this scheme into ``app``.
 
         Registers the JSON error handler, fills the OpenAPI flow's scopes with every
-        scope the routes require (at schema generation), and unless
+        scope the routes require (at schema generation), lists :meth:`any_of`
+        routes' scopes as alternative security requirements, and unless
         ``resource_metadata=False`` adds the RFC 9728 route (``metadata`` goes to
         :func:`~okta_guard.resource_metadata.metadata_route`).
         """
@@ -213,11 +214,24 @@ class OktaAuth(SecurityBase):
         okta = self
 
         def openapi() -> dict[str, Any]:
-            if app.openapi_schema is None:
-                from .audit import audit_routes
+            if app.openapi_schema is not None:
+                return original()
+            from .audit import audit_routes
 
-                for info in audit_routes(app):
-                    okta._offer((*info.scopes, *info.any_of))
-            return original()
+            infos = audit_routes(app)
+            for info in infos:
+                okta._offer((*info.scopes, *info.any_of))
+            schema = original()
+            paths = schema.get("paths", {})
+            for info in infos:
+                if not (info.any_of and info.source == "dependency"):
+                    continue
+                # "one of" = alternative security requirements (OpenAPI ORs the list items)
+                alternatives = [{okta.scheme_name: [*info.scopes, s]} for s in info.any_of]
+                for method in info.methods:
+                    operation = paths.get(info.path, {}).get(method.lower())
+                    if isinstance(operation, dict):
+                        operation["security"] = alternatives
+            return schema
 
         app.openapi = openapi  # type: ignore[method-assign]
