@@ -211,3 +211,24 @@ def test_cli_routes_on_example(
     out = capsys.readouterr().out
     assert "orders:write" in out
     assert "UNPROTECTED" not in out
+
+
+def test_middleware_inside_a_mount_covers_only_that_mount() -> None:
+    inner = Starlette(
+        routes=[Route("/health", plain), Route("/plain", plain)],
+        middleware=[
+            Middleware(
+                OktaGuardMiddleware,
+                verifier=FakeVerifier(),
+                exclude_paths=["/health"],
+                resource_metadata=False,
+            )
+        ],
+    )
+    outer = Starlette(routes=[Mount("/api", app=inner), Route("/open", plain)])
+    infos = {i.path: i for i in audit_routes(outer)}
+    assert infos["/api/health"].excluded
+    assert infos["/api/plain"].protected
+    assert infos["/api/plain"].source == "middleware"
+    assert infos["/open"].unprotected
+    assert set(infos) == {"/api/health", "/api/plain", "/open"}
