@@ -399,3 +399,31 @@ def claims_id(i: int) -> dict[str, Any]:
     from verifier_helpers import claims
 
     return claims(jti=f"AT.{i}")
+
+
+def test_openid_configuration_used_when_legacy_metadata_missing(
+    okta: MockIssuer, clock: FakeClock
+) -> None:
+    okta.fail_next("metadata", 404)
+    v = make(okta, clock)
+    v.verify(okta.mint_token())
+    paths = [r.path for r in okta.requests]
+    assert paths[0].endswith("/.well-known/oauth-authorization-server")
+    assert paths[1].endswith("/.well-known/openid-configuration")
+    assert v.stats.jwks_uri == okta.jwks_uri
+
+
+async def test_100_concurrent_verifications_of_a_rotated_kid_cause_one_refetch(
+    okta: MockIssuer, clock: FakeClock
+) -> None:
+    v = make(okta, clock)
+    await v.verify_async(okta.mint_token())
+    okta.rotate_keys()
+    okta.rotate_keys()  # the active key is now one the cache has never seen
+    clock.advance(31)
+    okta.fail_next("keys", None, delay=0.02)
+    tokens = [okta.mint_token(scopes=[f"s{i}"]) for i in range(100)]
+    results = await asyncio.gather(*(v.verify_async(t) for t in tokens))
+    assert len(results) == 100
+    assert okta.keys_fetches == 2
+    assert v.stats.unknown_kids == 0
