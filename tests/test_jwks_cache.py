@@ -427,3 +427,25 @@ async def test_100_concurrent_verifications_of_a_rotated_kid_cause_one_refetch(
     assert len(results) == 100
     assert okta.keys_fetches == 2
     assert v.stats.unknown_kids == 0
+
+
+def test_pretty_printed_metadata_and_keys_with_trailing_newline() -> None:
+    import json
+
+    pretty_keys = json.dumps({"keys": [jwk()]}, indent=2).encode() + b"\n"
+    pretty_meta = (
+        json.dumps({"issuer": ISSUER, "jwks_uri": f"{ISSUER}/v1/keys"}, indent=2).encode() + b"\n"
+    )
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("oauth-authorization-server"):
+            return httpx.Response(200, content=pretty_meta)
+        return httpx.Response(200, content=pretty_keys)
+
+    v = TokenVerifier(
+        ISSUER,
+        "api://default",
+        clock=FakeClock(1_800_000_000.0),
+        http_client=httpx.Client(transport=httpx.MockTransport(handler)),
+    )
+    assert v.verify(token()).client_id == "svc"

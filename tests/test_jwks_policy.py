@@ -408,3 +408,8 @@ def test_flow_unreachable_discovery_fails_fast() -> None:
     )
     assert isinstance(outcome, FetchFailure)
     assert len(asked) == 1
+
+
+def test_key_set_document_may_end_with_a_newline() -> None:
+    body = b"\n  " + json.dumps({"keys": [jwk()]}, indent=2).encode() + b"\n"
+    assert set(parse_key_set(body, algorithms=ALGS).keys) == {"kid-a"}

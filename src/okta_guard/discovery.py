@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from .errors import OktaGuardError
-from .jws import parse_json_object
+from .jws import parse_json_document
 
 __all__ = [
     "DiscoveryRefusedError",
@@ -100,7 +100,7 @@ def same_origin(url: str, reference: str) -> bool:
 def validate_metadata(issuer: str, body: bytes) -> str:
     """Return the ``jwks_uri`` of a metadata document, or raise :class:`DiscoveryRefusedError`."""
     try:
-        metadata = parse_json_object(body)
+        metadata = parse_json_document(body)
     except OktaGuardError:
         raise DiscoveryRefusedError("metadata is not a JSON object") from None
     if metadata.get("issuer") != issuer:

@@ -36,6 +36,7 @@ __all__ = [
     "ParsedToken",
     "b64url_decode",
     "decode_payload",
+    "parse_json_document",
     "parse_json_object",
     "parse_token",
     "reject",
@@ -153,6 +154,14 @@ def parse_json_object(data: bytes) -> dict[str, Any]:
     if end != len(text) or type(value) is not dict:
         raise reject("malformed")
     return value
+
+
+def parse_json_document(data: bytes) -> dict[str, Any]:
+    """Like :func:`parse_json_object`, but white space may surround the object.
+
+    For documents fetched from the issuer (JWKS, metadata), which may end with a newline.
+    """
+    return parse_json_object(data.strip(b" \t\r\n"))
 
 
 def _check_header(segment: bytes, algorithms: frozenset[str]) -> CheckedHeader:

@@ -21,7 +21,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey, RSAPublicNumbers
 
 from .errors import OktaGuardError
-from .jws import b64url_decode, parse_json_object
+from .jws import b64url_decode, parse_json_document
 
 __all__ = [
     "MAX_KEYS",
@@ -124,7 +124,7 @@ def parse_key_set(
     with a ``keys`` array of at most :data:`MAX_KEYS` entries.
     """
     try:
-        document = parse_json_object(body)
+        document = parse_json_document(body)
     except OktaGuardError:
         raise InvalidKeySetError("the JWKS is not a JSON object") from None
     entries = document.get("keys")

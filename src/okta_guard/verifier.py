@@ -146,7 +146,10 @@ class TokenVerifier:
         self._clock = clock
         self._tokens = VerifiedTokenCache(token_cache_size)
         self._headers: dict[bytes, CheckedHeader] = {}
+        fetch_timeout = positive_seconds("timeout", timeout, allow_zero=False)
         config = PolicyConfig(
+            # Discovery plus the key request: at most three timeouts, then a flight is abandoned.
+            flight_timeout=3 * fetch_timeout + 5.0,
             cooldown=positive_seconds("jwks_cooldown", jwks_cooldown),
             max_stale=positive_seconds("max_stale", max_stale),
             min_ttl=positive_seconds("min_key_ttl", min_key_ttl),
@@ -160,7 +163,7 @@ class TokenVerifier:
             clock=clock,
             http_client=http_client,
             async_http_client=async_http_client,
-            timeout=positive_seconds("timeout", timeout, allow_zero=False),
+            timeout=fetch_timeout,
             on_keys_removed=self._keys_removed,
             rand=rand,
         )
