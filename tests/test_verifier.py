@@ -380,3 +380,38 @@ def test_header_cache_is_per_verifier() -> None:
 def test_from_env_audience_option_wins() -> None:
     v = TokenVerifier.from_env({"OKTA_ISSUER": ISSUER}, audience="api://x")
     assert v.audience == "api://x"
+
+
+def test_token_cache_survives_concurrent_hits_and_purges() -> None:
+    import threading
+
+    from okta_guard.keyset import KeyEntry
+    from okta_guard.token_cache import CachedVerdict
+
+    cache = VerifiedTokenCache(500)
+    at = verifier().verify(token())
+    keys = {f"k{i % 5}": KeyEntry(f"k{i % 5}", "n", "e", None, None) for i in range(5)}  # type: ignore[arg-type]
+    for i in range(500):
+        kid = f"k{i % 5}"
+        cache.put(f"t{i}", CachedVerdict(at, NOW + 3600, float("-inf"), kid, keys[kid]))
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def hits() -> None:
+        try:
+            while not stop.is_set():
+                for i in range(500):
+                    cache.get(f"t{i}", NOW, 60, lambda kid, now: keys.get(kid))
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    thread = threading.Thread(target=hits)
+    thread.start()
+    try:
+        for i in range(5):
+            cache.purge_kids(frozenset({f"k{i}"}))
+    finally:
+        stop.set()
+        thread.join(10)
+    assert not errors
+    assert len(cache) == 0

@@ -101,9 +101,11 @@ class VerifiedTokenCache:
         if not kids:
             return 0
         with self._lock:
-            doomed = [token for token, verdict in self._entries.items() if verdict.kid in kids]
+            # A snapshot first: lock-free hits may reorder the map meanwhile.
+            snapshot = list(self._entries.items())
+            doomed = [token for token, verdict in snapshot if verdict.kid in kids]
             for token in doomed:
-                del self._entries[token]
+                self._entries.pop(token, None)
         return len(doomed)
 
     def clear(self) -> None:
