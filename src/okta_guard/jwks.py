@@ -241,11 +241,13 @@ class KeyCache:
     def _begin_prewarm(self, loop: asyncio.AbstractEventLoop | None) -> tuple[_Flight, bool]:
         now = self._clock()
         with self._lock:
-            if self.policy.begin_refresh(now):
-                self._flight = _Flight(loop)
-                return self._flight, True
-            assert self._flight is not None
-            return self._flight, False
+            started = self.policy.begin_refresh(now)
+            if not started:
+                if self._flight is not None:
+                    return self._flight, False  # join the fetch in flight
+                self.policy.begin_refresh(now, force=True)  # its driver is gone
+            self._flight = _Flight(loop)
+            return self._flight, True
 
     def _check_prewarmed(self, flight: _Flight) -> None:
         if not isinstance(flight.outcome, KeysFetched):

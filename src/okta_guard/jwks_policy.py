@@ -228,9 +228,12 @@ class KeyCachePolicy:
 
     # -- transitions ---------------------------------------------------------------------
 
-    def begin_refresh(self, now: float) -> bool:
-        """Start a fetch now if one may start (for prewarming); tell whether it did."""
-        if self._flight_busy(now):
+    def begin_refresh(self, now: float, *, force: bool = False) -> bool:
+        """Start a fetch now unless one is in flight (``force``: even then); tell whether it did.
+
+        Used for prewarming, which ignores the backoff.
+        """
+        if self._flight_busy(now) and not force:
             return False
         self._start(now)
         return True
