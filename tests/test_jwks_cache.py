@@ -341,6 +341,7 @@ async def test_prewarm_async(okta: MockIssuer, clock: FakeClock) -> None:
     with pytest.raises(IssuerUnavailableError):
         await v.prewarm_async()
     assert v.stats.keys_cached == 2  # the failed prewarm kept the keys
+    assert v.stats.fetches == 2 and v.stats.fetch_failures == 1
 
 
 def test_close_leaves_injected_clients_open(okta: MockIssuer, clock: FakeClock) -> None:
