@@ -450,3 +450,18 @@ def test_pretty_printed_metadata_and_keys_with_trailing_newline() -> None:
         http_client=httpx.Client(transport=httpx.MockTransport(handler)),
     )
     assert v.verify(token()).client_id == "svc"
+
+
+def test_new_kid_during_an_outage_is_503_known_kids_still_verify(
+    okta: MockIssuer, clock: FakeClock
+) -> None:
+    v = make(okta, clock)
+    v.verify(okta.mint_token())
+    okta.rotate_keys()
+    okta.rotate_keys()
+    clock.advance(31)
+    with okta.outage("keys"):
+        with pytest.raises(IssuerUnavailableError):
+            v.verify(okta.mint_token())  # signed by a key we cannot fetch
+        old = okta.mint_token(key=next(iter(v.key_cache.policy.keys)))
+        assert v.verify(old).client_id == "mock-client"

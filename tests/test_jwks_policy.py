@@ -413,3 +413,17 @@ def test_flow_unreachable_discovery_fails_fast() -> None:
 def test_key_set_document_may_end_with_a_newline() -> None:
     body = b"\n  " + json.dumps({"keys": [jwk()]}, indent=2).encode() + b"\n"
     assert set(parse_key_set(body, algorithms=ALGS).keys) == {"kid-a"}
+
+
+def test_unknown_kid_while_refreshes_fail_is_unavailable_not_invalid() -> None:
+    clock = FakeClock(T0)
+    policy = loaded(clock)
+    clock.advance(31)
+    assert policy.lookup(clock(), "new-kid") == Fetch(start=True)
+    policy.fetch_failed(clock())
+    assert isinstance(policy.lookup(clock(), "new-kid", allow_fetch=False), Unavailable)
+    assert isinstance(policy.lookup(clock(), "kid-a"), Use)  # known kids keep working
+    clock.advance(31)
+    assert policy.lookup(clock(), "new-kid") == Fetch(start=True)
+    policy.fetch_succeeded(clock(), content(jwk("a", "kid-a")), 3600)
+    assert policy.lookup(clock(), "new-kid", allow_fetch=False) == Reject("unknown_kid")

@@ -210,7 +210,11 @@ class KeyCachePolicy:
                 if now - self.last_attempt_at >= self.config.cooldown and self._may_start(now):
                     self._start(now)
                     return Fetch(start=True)
-        else:
+        if self.consecutive_failures:
+            # The key set could not be refreshed: the kid may be a new, legitimate key.
+            # "Try again later" (503) is the honest answer, not "invalid token".
+            return Unavailable(self.retry_after(now))
+        if not allow_fetch:
             # This caller waited for a fetch: the newest key set lacks the kid.
             self._remember_unknown(kid, self.fetched_at)
         self.unknown_kids += 1
