@@ -7,9 +7,13 @@ The public names are imported lazily, so that ``import okta_guard`` (and the
 from __future__ import annotations
 
 import importlib
+import logging
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+
+# A library: the application decides where log records go.
+logging.getLogger("okta_guard").addHandler(logging.NullHandler())
 
 _EXPORTS: dict[str, str] = {
     "TokenVerifier": "okta_guard.verifier",
@@ -18,6 +22,10 @@ _EXPORTS: dict[str, str] = {
     "OktaGuardMiddleware": "okta_guard.middleware",
     "require_scopes": "okta_guard.scopes",
     "TokenClient": "okta_guard.client",
+    "TokenCache": "okta_guard.client",
+    "RetrySettings": "okta_guard.client",
+    "TokenAuth": "okta_guard.httpx_auth",
+    "VerifierStats": "okta_guard.stats",
     "OktaGuardError": "okta_guard.errors",
     "InvalidTokenError": "okta_guard.errors",
     "InsufficientScopeError": "okta_guard.errors",
@@ -37,17 +45,21 @@ __all__ = [
     "IssuerUnavailableError",
     "OktaGuardError",
     "OktaGuardMiddleware",
+    "RetrySettings",
     "ServiceToken",
+    "TokenAuth",
+    "TokenCache",
     "TokenClient",
     "TokenRequestError",
     "TokenVerifier",
+    "VerifierStats",
     "__version__",
     "issuer_from_domain",
     "require_scopes",
 ]
 
 if TYPE_CHECKING:
-    from .client import TokenClient
+    from .client import RetrySettings, TokenCache, TokenClient
     from .errors import (
         ConfigurationError,
         InsufficientScopeError,
@@ -57,10 +69,12 @@ if TYPE_CHECKING:
         OktaGuardError,
         TokenRequestError,
     )
+    from .httpx_auth import TokenAuth
     from .middleware import OktaGuardMiddleware
     from .models import AccessToken, ServiceToken
     from .scopes import require_scopes
     from .settings import issuer_from_domain
+    from .stats import VerifierStats
     from .verifier import TokenVerifier
 
 

@@ -52,7 +52,6 @@ from .settings import issuer_from_domain, issuer_from_env, validate_issuer
 __all__ = ["RetrySettings", "TokenCache", "TokenClient"]
 
 logger = logging.getLogger("okta_guard.client")
-logger.addHandler(logging.NullHandler())  # a library: the application configures logging
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:

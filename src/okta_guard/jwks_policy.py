@@ -20,10 +20,11 @@ from __future__ import annotations
 
 import random
 import re
-from collections import OrderedDict
 from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass
 from typing import TypeAlias, Union
+
+from cachetools import LRUCache
 
 from .discovery import HttpRequest, HttpResponse, discovery_flow
 from .keyset import InvalidKeySetError, KeyEntry, KeySetContent, parse_key_set
@@ -143,7 +144,8 @@ class KeyCachePolicy:
         self.consecutive_failures = 0
         self.in_flight = False
         self.flight_started_at = float("-inf")
-        self._unknown: OrderedDict[str, float] = OrderedDict()
+        # Bounded least-recently-used memory of kids the key set lacked, with when.
+        self._unknown: LRUCache[str, float] = LRUCache(maxsize=self.config.unknown_kid_memory)
         self.fetches = 0
         self.fetch_failures = 0
         self.stale_serves = 0
@@ -222,9 +224,6 @@ class KeyCachePolicy:
 
     def _remember_unknown(self, kid: str, when: float) -> None:
         self._unknown[kid] = when
-        self._unknown.move_to_end(kid)
-        while len(self._unknown) > self.config.unknown_kid_memory:
-            self._unknown.popitem(last=False)
 
     def remembered_unknown(self) -> int:
         """How many unknown kids are remembered (bounded by ``unknown_kid_memory``)."""
