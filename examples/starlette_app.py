@@ -1,6 +1,6 @@
 """A Starlette orders API protected by okta-guard.
 
-Run it against your Okta custom authorization server (or ``okta-guard mock``)::
+Run it against your Okta custom authorization server (or ``okta-guard mock-issuer``)::
 
     export OKTA_ISSUER=https://dev-123456.okta.com/oauth2/default
     export OKTA_AUDIENCE=api://default
