@@ -1,8 +1,10 @@
-"""``okta-guard demo`` (interim): mock issuer -> client-credentials token -> JWKS verification.
+"""``okta-guard demo``: the client-credentials setup end to end, in a few seconds.
 
-Starts the mock Okta issuer on loopback, gets a token from ``/v1/token`` with
-plain httpx, and verifies it with PyJWT's ``PyJWKClient`` against the served
-JWKS.  A fuller end-to-end demo replaces this later.
+By default everything runs on loopback: the mock Okta issuer, a small protected
+orders API (uvicorn, or in-process without it), two service apps.  ``--okta``
+runs the same scenario against a real Okta tenant configured from environment
+variables or stored credentials (see ``docs/demo.md``).  The scenario itself
+lives in :mod:`okta_guard.demo`; this module only parses arguments.
 """
 
 from __future__ import annotations
@@ -10,62 +12,65 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-__all__ = ["register"]
+__all__ = ["register", "run"]
+
+_EPILOG = """\
+--okta reads OKTA_ISSUER (or OKTA_DOMAIN + OKTA_AUTH_SERVER_ID), OKTA_AUDIENCE,
+and OKTA_READER_CLIENT_ID/_SECRET, OKTA_WRITER_CLIENT_ID/_SECRET (or --reader
+and --writer NAME: credentials stored with 'okta-guard credentials add').
+"""
 
 
 def register(subparsers: Any) -> None:
     """Add the ``demo`` sub-command."""
     parser = subparsers.add_parser(
         "demo",
-        help="run an end-to-end demo against a local mock Okta issuer",
-        description="Start a mock Okta issuer, obtain a service token and verify it.",
+        help="run the end-to-end demo (mock Okta on loopback, or --okta)",
+        description=(
+            "Serve a protected orders API, get tokens for two service apps, call the API "
+            "with good and bad tokens, rotate the issuer's keys, and show what happened."
+        ),
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--okta", action="store_true", help="use a real Okta tenant instead of the mock issuer"
+    )
+    parser.add_argument("--reader", metavar="NAME", help="stored credential of the reader app")
+    parser.add_argument("--writer", metavar="NAME", help="stored credential of the writer app")
+    parser.add_argument(
+        "--read-scope", default="orders:read", metavar="SCOPE", help="(default: orders:read)"
+    )
+    parser.add_argument(
+        "--write-scope", default="orders:write", metavar="SCOPE", help="(default: orders:write)"
+    )
+    parser.add_argument(
+        "--in-process",
+        action="store_true",
+        help="serve the API in-process (httpx, no socket) even when uvicorn is installed",
     )
     parser.set_defaults(func=run)
 
 
-def _short(token: str) -> str:
-    return f"{token[:12]}...{token[-6:]} ({len(token)} chars)"
-
-
 def run(args: argparse.Namespace) -> int:
-    """Run the demo; return 0 when the token verified."""
-    import json
-    import secrets
+    """Run the demo; 0 when every call was answered as expected."""
+    import sys
 
-    import httpx
-    import jwt
+    from ..errors import ConfigurationError
 
-    from ..testing import MockIssuer
+    use_uvicorn = False if args.in_process else None
+    if not args.okta:
+        if args.reader or args.writer:
+            raise ConfigurationError("--reader and --writer go with --okta.")
+        from ..demo_mock import run_mock_demo
 
-    secret = secrets.token_urlsafe(24)
-    with MockIssuer() as okta:
-        okta.register_client("demo-service", secret, scopes=["orders:read", "orders:write"])
-        print(f"1. mock Okta issuer running at {okta.issuer}")
-        with httpx.Client(trust_env=False, timeout=5.0) as http:
-            meta = http.get(okta.metadata_url).raise_for_status().json()
-            print(f"2. discovery: token endpoint {meta['token_endpoint']}")
-            response = http.post(
-                meta["token_endpoint"],
-                data={"grant_type": "client_credentials", "scope": "orders:read"},
-                auth=("demo-service", secret),
-            )
-        body = response.raise_for_status().json()
-        token = body["access_token"]
-        print(
-            f"3. client credentials token ({body['token_type']}, expires in "
-            f"{body['expires_in']} s, scope {body['scope']!r}): {_short(token)}"
-        )
-        jwks_client = jwt.PyJWKClient(meta["jwks_uri"], cache_keys=True)
-        signing_key = jwks_client.get_signing_key_from_jwt(token)
-        claims = jwt.decode(
-            token,
-            signing_key.key,
-            algorithms=["RS256"],
-            audience=okta.audience,
-            issuer=okta.issuer,
-        )
-        kid = (signing_key.key_id or "?")[:8]
-        print(f"4. verified with PyJWT against {meta['jwks_uri']} (kid {kid}...)")
-        print("5. claims:")
-        print(json.dumps(claims, indent=2, sort_keys=True))
-    return 0
+        return run_mock_demo(sys.stdout, use_uvicorn=use_uvicorn)
+    from ..demo_okta import okta_settings, run_okta_demo
+
+    settings = okta_settings(
+        reader=args.reader,
+        writer=args.writer,
+        read_scope=args.read_scope,
+        write_scope=args.write_scope,
+    )
+    return run_okta_demo(settings, sys.stdout, use_uvicorn=use_uvicorn)
