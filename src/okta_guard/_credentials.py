@@ -9,9 +9,9 @@ refusal of tokens in the URL or form body, the scope requirement check, and the
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, cast, runtime_checkable
 from urllib.parse import parse_qsl
 
 from starlette.authentication import AuthCredentials, UnauthenticatedUser
@@ -153,7 +153,7 @@ def token_in_url_error() -> InvalidRequestError:
 def set_authenticated(scope: Scope, token: AccessToken) -> None:
     """Record a verified token the way Starlette's AuthenticationMiddleware does."""
     scope["user"] = token
-    scope["auth"] = AuthCredentials(list(token.scopes))
+    scope["auth"] = _credentials(token.scopes)
     state = scope.get("state")
     if state is None:
         scope["state"] = {"access_token": token}
@@ -161,6 +161,9 @@ def set_authenticated(scope: Scope, token: AccessToken) -> None:
         state["access_token"] = token
 
 
+# AuthCredentials copies what it is given into a list: handing it the frozenset
+# directly saves a second copy on every request (its annotation says Sequence).
+_credentials = cast(Callable[[Iterable[str]], AuthCredentials], AuthCredentials)
 _ANONYMOUS = UnauthenticatedUser()
 
 

@@ -27,7 +27,7 @@ from typing import Any, TypeVar, cast
 
 from starlette.concurrency import run_in_threadpool
 from starlette.endpoints import HTTPEndpoint, WebSocketEndpoint
-from starlette.requests import HTTPConnection
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket
 
@@ -160,7 +160,8 @@ def _wrap_function(func: _F, guard: _Guard) -> _F:
     @functools.wraps(func)
     async def wrapper(*args: Any, **kwargs: Any) -> Any:
         conn = args[-1] if args else None
-        if not isinstance(conn, HTTPConnection):
+        # An exact class check first: isinstance() against HTTPConnection (an ABC) is slow.
+        if conn.__class__ is not Request and not isinstance(conn, HTTPConnection):
             conn = _find_connection(args, kwargs)
         user = conn.scope.get("user")
         # Fast path: the middleware verified a token that holds the scopes.

@@ -47,6 +47,13 @@ class VerifiedTokenCache:
         self._entries: OrderedDict[str, CachedVerdict] = OrderedDict()
         self._lock = threading.Lock()
 
+    @property
+    def entries(self) -> OrderedDict[str, CachedVerdict]:
+        """The map itself, for the verifier's lock-free hit path: ``entries.get(token)`` and
+        ``entries.move_to_end(token)`` (both single C calls).  Anything else goes through
+        the methods, which take the lock."""
+        return self._entries
+
     def __len__(self) -> int:
         return len(self._entries)
 

@@ -145,6 +145,8 @@ class TokenVerifier:
         self._max_token_size = max_token_size
         self._clock = clock
         self._tokens = VerifiedTokenCache(token_cache_size)
+        self._entries = self._tokens.entries
+        self._move_to_end = self._entries.move_to_end
         self._headers: dict[bytes, CheckedHeader] = {}
         fetch_timeout = positive_seconds("timeout", timeout, allow_zero=False)
         config = PolicyConfig(
@@ -168,6 +170,7 @@ class TokenVerifier:
             rand=rand,
         )
         self._leeway = self._rules.leeway
+        self._current_key = self._keys.current
         self._strict = self._rules.strict_rfc9068
         # Hot-path counters are plain integers (a lock would cost more than the cache hit);
         # under heavy thread contention they may undercount slightly.  Rejections are rarer
@@ -298,10 +301,10 @@ class TokenVerifier:
         """
         try:
             now = self._clock()
-            if type(token) is str:
-                hit = self._tokens.get(token, now, self._leeway, self._keys.current)
+            verdict = self._entries.get(token) if type(token) is str else None
+            if verdict is not None:
+                hit = self._cached(token, verdict, now)
                 if hit is not None:
-                    self._hits += 1
                     return hit
             parsed = parse_token(
                 token,
@@ -320,10 +323,10 @@ class TokenVerifier:
         """Like :meth:`verify`, but waits for key fetches without blocking the event loop."""
         try:
             now = self._clock()
-            if type(token) is str:
-                hit = self._tokens.get(token, now, self._leeway, self._keys.current)
+            verdict = self._entries.get(token) if type(token) is str else None
+            if verdict is not None:
+                hit = self._cached(token, verdict, now)
                 if hit is not None:
-                    self._hits += 1
                     return hit
             parsed = parse_token(
                 token,
@@ -337,6 +340,63 @@ class TokenVerifier:
             return self._finish(token, parsed, entry)
         except Exception as exc:
             raise self._failed(exc) from None
+
+    def verify_cached(self, token: str) -> AccessToken | None:
+        """The :class:`AccessToken` of a token accepted before, if that verdict still holds.
+
+        Still holds means: cached, not expired, past its ``nbf``, and its key still the
+        current key for its ``kid``.  No parsing, no I/O, no counting of misses, never
+        raises: ``None`` only means "ask :meth:`verify` or :meth:`verify_async`", which
+        give the precise answer.  The middleware's hot path for a repeated token.
+        """
+        verdict = self._entries.get(token) if type(token) is str else None
+        if verdict is None:
+            return None
+        now = self._clock()
+        # Same fast check as _cached, inlined: this runs on every request of the middleware.
+        result, exp, nbf, kid, key = verdict
+        leeway = self._leeway
+        policy = self._keys.policy
+        if (
+            now < policy.refresh_at
+            and now <= policy.expires_at
+            and now - leeway < exp
+            and now + leeway >= nbf
+            and policy.keys.get(kid) is key
+        ):
+            try:  # noqa: SIM105 - cheaper than contextlib.suppress on the hot path
+                self._move_to_end(token)
+            except KeyError:  # evicted by another thread meanwhile; the verdict still holds
+                pass
+            self._hits += 1
+            return result
+        return self._cached(token, verdict, now)
+
+    def _cached(self, token: str, verdict: CachedVerdict, now: float) -> AccessToken | None:
+        result, exp, nbf, kid, key = verdict
+        leeway = self._leeway
+        policy = self._keys.policy
+        # Common case, lock-free: a fresh key set (no refresh due) still holding this very key,
+        # and the token inside its lifetime.
+        if (
+            now < policy.refresh_at
+            and now <= policy.expires_at
+            and now - leeway < exp
+            and now + leeway >= nbf
+            and policy.keys.get(kid) is key
+        ):
+            try:  # noqa: SIM105 - cheaper than contextlib.suppress on the hot path
+                self._move_to_end(token)
+            except KeyError:  # evicted by another thread meanwhile; the verdict still holds
+                pass
+            self._hits += 1
+            return result
+        # Anything else (expired, key gone, stale key set, refresh due): the careful check,
+        # which also drops dead entries; a miss falls through to a full verification.
+        hit = self._tokens.get(token, now, leeway, self._current_key)
+        if hit is not None:
+            self._hits += 1
+        return hit
 
     def _keys_removed(self, kids: frozenset[str]) -> None:
         dropped = self._tokens.purge_kids(kids)
