@@ -281,3 +281,33 @@ def test_demo_okta_configuration_errors(
 def test_reader_and_writer_need_okta(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["demo", "--reader", "x"]) == 1
     assert "--reader and --writer go with --okta" in capsys.readouterr().err
+
+
+def test_demo_with_other_scope_names(capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["demo", "--in-process", "--read-scope", "orders:list", "--write-scope", "orders:add"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert_fits(out)
+    assert re.search(r"POST /orders\s+orders:add$", out, re.M)
+    assert 'scope="orders:add"' in follow(out, 4)
+    assert [c[4] for c in rows(out)] == MOCK_STATUSES
+
+
+def test_demo_okta_token_refused(
+    okta_issuer_server: MockIssuer,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    okta = okta_issuer_server
+    _okta_env(monkeypatch, okta)
+    monkeypatch.setenv("OKTA_ISSUER", okta.issuer)
+    monkeypatch.setenv("OKTA_READER_CLIENT_ID", "0oa-reader")
+    monkeypatch.setenv("OKTA_READER_CLIENT_SECRET", "not-the-secret")
+    monkeypatch.setenv("OKTA_WRITER_CLIENT_ID", "0oa-writer")
+    monkeypatch.setenv("OKTA_WRITER_CLIENT_SECRET", "writer-secret-value")
+
+    assert main(["demo", "--okta"]) == 1
+    captured = capsys.readouterr()
+    assert "invalid_client" in captured.err or "client id and secret" in captured.err
+    assert captured.err.count("\n") == 1  # one line, no traceback
+    assert "not-the-secret" not in captured.err + captured.out

@@ -110,10 +110,16 @@ class MockBackend:
         self.http.close()
 
 
-def run_mock_demo(out: TextIO, *, use_uvicorn: bool | None = None) -> int:
+def run_mock_demo(
+    out: TextIO,
+    *,
+    read_scope: str = "orders:read",
+    write_scope: str = "orders:write",
+    use_uvicorn: bool | None = None,
+) -> int:
     """Run the demo against a mock issuer on loopback; return the exit code."""
     with MockIssuer() as okta:
-        backend = MockBackend(okta)
+        backend = MockBackend(okta, read_scope=read_scope, write_scope=write_scope)
         try:
             return run_demo(backend, out, use_uvicorn=use_uvicorn)
         finally:

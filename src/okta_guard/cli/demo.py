@@ -27,8 +27,9 @@ def register(subparsers: Any) -> None:
         "demo",
         help="run the end-to-end demo (mock Okta on loopback, or --okta)",
         description=(
-            "Serve a protected orders API, get tokens for two service apps, call the API "
-            "with good and bad tokens, rotate the issuer's keys, and show what happened."
+            "Serve a protected orders API, get tokens for two service apps, call the API\n"
+            "with good and bad tokens, rotate the issuer's keys, and show what happened.\n"
+            "Without --okta everything runs on loopback against the mock Okta issuer."
         ),
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -39,10 +40,16 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--reader", metavar="NAME", help="stored credential of the reader app")
     parser.add_argument("--writer", metavar="NAME", help="stored credential of the writer app")
     parser.add_argument(
-        "--read-scope", default="orders:read", metavar="SCOPE", help="(default: orders:read)"
+        "--read-scope",
+        default="orders:read",
+        metavar="SCOPE",
+        help="scope GET /orders needs (default: orders:read)",
     )
     parser.add_argument(
-        "--write-scope", default="orders:write", metavar="SCOPE", help="(default: orders:write)"
+        "--write-scope",
+        default="orders:write",
+        metavar="SCOPE",
+        help="scope POST /orders needs (default: orders:write)",
     )
     parser.add_argument(
         "--in-process",
@@ -64,7 +71,12 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigurationError("--reader and --writer go with --okta.")
         from ..demo_mock import run_mock_demo
 
-        return run_mock_demo(sys.stdout, use_uvicorn=use_uvicorn)
+        return run_mock_demo(
+            sys.stdout,
+            read_scope=args.read_scope,
+            write_scope=args.write_scope,
+            use_uvicorn=use_uvicorn,
+        )
     from ..demo_okta import okta_settings, run_okta_demo
 
     settings = okta_settings(
