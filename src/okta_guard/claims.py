@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
@@ -33,7 +32,6 @@ _LENIENT_TYPES = _ACCESS_TOKEN_TYPES | {"jwt"}
 # Claims that only ID tokens or DPoP proofs carry (such a JWT is not an access token),
 # and ``cnf``, which binds a token to a key (DPoP, mTLS) that a Bearer request cannot prove.
 _SUSPECT_CLAIMS = frozenset({"cnf", "nonce", "at_hash", "c_hash", "htm", "htu", "ath"})
-_STRING_CLAIMS = ("scope", "sub", "cid", "client_id", "jti")
 _NUMBERS = (int, float)
 _NEVER = float("-inf")
 _RFC9068_REQUIRED = ("jti", "sub", "iat", "client_id")
@@ -70,17 +68,6 @@ def _all_strings(items: list[Any]) -> bool:
     return True
 
 
-def _time_claim(claims: Mapping[str, Any], name: str) -> float | None:
-    value = claims.get(name)
-    if value is None:
-        if name in claims:
-            raise reject("bad_claim")
-        return None
-    if type(value) not in _NUMBERS or not 0 <= value <= MAX_TIMESTAMP:
-        raise reject("bad_claim")
-    return float(value)
-
-
 def check_claims(
     claims: dict[str, Any], rules: ClaimRules, now: float
 ) -> tuple[AccessToken, float, float]:
@@ -110,8 +97,17 @@ def check_claims(
     exp: Any = get("exp")
     if type(exp) not in _NUMBERS or not 0 <= exp <= MAX_TIMESTAMP:
         raise reject("bad_claim" if "exp" in claims else "missing_claim")
-    nbf = _time_claim(claims, "nbf") if "nbf" in claims else None
-    iat = _time_claim(claims, "iat") if "iat" in claims else None
+    # nbf / iat: optional, but when present (even as null) a number in range.
+    nbf: Any = get("nbf", _ABSENT)
+    if nbf is _ABSENT:
+        nbf = None
+    elif type(nbf) not in _NUMBERS or not 0 <= nbf <= MAX_TIMESTAMP:
+        raise reject("bad_claim")
+    iat: Any = get("iat", _ABSENT)
+    if iat is _ABSENT:
+        iat = None
+    elif type(iat) not in _NUMBERS or not 0 <= iat <= MAX_TIMESTAMP:
+        raise reject("bad_claim")
     leeway = rules.leeway
     if now - leeway >= exp:
         raise reject("expired")
@@ -124,16 +120,26 @@ def check_claims(
     scp = get("scp")
     if scp is not None and (type(scp) is not list or not _all_strings(scp)):
         raise reject("bad_claim")
-    for name in _STRING_CLAIMS:
-        value = get(name)
-        if value is not None and type(value) is not str:
-            raise reject("bad_claim")
+    # Claims that must be strings when present, each read once.
+    scope = get("scope")
+    sub = get("sub")
     jti = get("jti")
+    if (
+        (scope is not None and type(scope) is not str)
+        or (sub is not None and type(sub) is not str)
+        or (jti is not None and type(jti) is not str)
+    ):
+        raise reject("bad_claim")
+    cid = get("cid")
+    client_id = get("client_id")
+    if (cid is not None and type(cid) is not str) or (
+        client_id is not None and type(client_id) is not str
+    ):
+        raise reject("bad_claim")
     if jti is not None and jti.startswith("ID."):
         raise reject("not_access_token")
-    cid = get("cid")
     if cid is None:
-        cid = get("client_id")
+        cid = client_id
     if rules.client_ids is not None and cid not in rules.client_ids:
         raise reject("client_id_not_allowed")
     if rules.max_token_lifetime is not None:
@@ -150,7 +156,6 @@ def check_claims(
         if get(name) is None:
             raise reject("missing_claim")
     scopes = frozenset(scp) if scp else _NO_SCOPES
-    scope = get("scope")
     if scope:
         scopes = scopes.union(scope.split())
     if "" in scopes:
@@ -159,7 +164,7 @@ def check_claims(
         "claims": MappingProxyType(claims),
         "scopes": scopes,
         "client_id": cid,
-        "subject": get("sub"),
+        "subject": sub,
         "issuer": iss,
         "audience": audience,
         "expires_at": datetime.datetime.fromtimestamp(exp, _UTC),
@@ -170,10 +175,11 @@ def check_claims(
         token.__dict__.update(fields)
     else:  # pragma: no cover - only if AccessToken stops being a plain frozen dataclass
         token = AccessToken(**fields)
-    return token, float(exp), (nbf if nbf is not None else _NEVER)
+    return token, float(exp), (float(nbf) if nbf is not None else _NEVER)
 
 
 _UTC = datetime.timezone.utc
+_ABSENT: Any = object()
 _NO_SCOPES: frozenset[str] = frozenset()
 _new_object = object.__new__
 # A frozen dataclass instance is a plain object whose __init__ only stores each field in
