@@ -54,6 +54,7 @@ async def api(verifier: TokenVerifier) -> AsyncIterator[httpx.AsyncClient]:
 
 
 def bearer(token: str) -> dict[str, str]:
+    """The request header carrying ``token``."""
     return {"Authorization": f"Bearer {token}"}
 
 

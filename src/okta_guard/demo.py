@@ -23,7 +23,6 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import textwrap
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -36,12 +35,12 @@ from .demo_api import DemoApiServer, create_demo_app, uvicorn_available
 from .demo_report import (
     WIDTH,
     Call,
+    Printer,
     fit_token_table,
     indent,
     render_calls,
     render_stats,
     verdict_summary,
-    wrap,
 )
 from .stats import VerifierStats
 from .verifier import TokenVerifier
@@ -109,7 +108,8 @@ class DemoBackend(Protocol):
 def tamper(token: str, add_scope: str) -> str:
     """Return ``token`` with ``add_scope`` written into its claims, signature unchanged.
 
-    Falls back to changing one signature character when the payload is not JSON.
+    Falls back to changing the token's middle character when the payload holds no
+    JSON ``scp`` list (e.g. an opaque token).
     """
     header, _, rest = token.partition(".")
     payload, _, signature = rest.partition(".")
@@ -126,44 +126,6 @@ def tamper(token: str, add_scope: str) -> str:
         middle = len(token) // 2
         swapped = "A" if token[middle] != "A" else "B"
         return token[:middle] + swapped + token[middle + 1 :]
-
-
-class _Printer:
-    """Writes to ``out``; wraps any line wider than :data:`WIDTH` (a safety net)."""
-
-    def __init__(self, out: TextIO) -> None:
-        self.out = out
-
-    def __call__(self, text: str = "") -> None:
-        for line in text.splitlines() or [""]:
-            if len(line) <= WIDTH:
-                print(line, file=self.out)
-                continue
-            lead = line[: len(line) - len(line.lstrip())]
-            for part in wrap(line.strip(), WIDTH - len(lead) - 2, subsequent="  "):
-                print(f"{lead}{part}", file=self.out)
-
-    def para(self, text: str, prefix: str = "  ") -> None:
-        """A paragraph wrapped at the width, indented."""
-        self(
-            textwrap.fill(
-                text,
-                WIDTH,
-                initial_indent=prefix,
-                subsequent_indent=prefix,
-                break_on_hyphens=False,
-            )
-        )
-
-    def pairs(self, items: Sequence[tuple[str, str]], prefix: str = "  ") -> None:
-        """Aligned ``key  value`` lines; long values wrap under themselves."""
-        key_width = max(len(k) for k, _ in items)
-        room = WIDTH - len(prefix) - key_width - 2
-        for key, value in items:
-            lines = wrap(value, room)
-            self(f"{prefix}{key.ljust(key_width)}  {lines[0]}")
-            for line in lines[1:]:
-                self(f"{prefix}{' ' * key_width}  {line}")
 
 
 class _Caller:
@@ -201,14 +163,14 @@ def run_demo(backend: DemoBackend, out: TextIO, *, use_uvicorn: bool | None = No
         async_clients=backend.async_clients,
     )
     with DemoApiServer(app, use_uvicorn) as api:
-        return _Scenario(backend, verifier, api, _Printer(out)).run()
+        return _Scenario(backend, verifier, api, Printer(out)).run()
 
 
 class _Scenario:
     """The demo's steps, in order, sharing the API, the printer and the call log."""
 
     def __init__(
-        self, backend: DemoBackend, verifier: TokenVerifier, api: DemoApiServer, say: _Printer
+        self, backend: DemoBackend, verifier: TokenVerifier, api: DemoApiServer, say: Printer
     ) -> None:
         self.backend, self.verifier, self.api, self.say = backend, verifier, api, say
         self.call = _Caller(api.client)

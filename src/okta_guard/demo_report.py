@@ -12,6 +12,7 @@ import re
 import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import TextIO
 
 from .cli._output import abbreviate, render_table, render_token_table
 from .models import ServiceToken
@@ -20,6 +21,7 @@ from .stats import VerifierStats
 __all__ = [
     "WIDTH",
     "Call",
+    "Printer",
     "challenge_lines",
     "fit_token_table",
     "indent",
@@ -208,3 +210,41 @@ def verdict_summary(stats: VerifierStats) -> str:
     """``ok 6, bad_signature 1, expired 1`` - the verdicts by reason."""
     items = sorted(stats.verdicts.items(), key=lambda item: (item[0] != "ok", item[0]))
     return ", ".join(f"{reason} {count}" for reason, count in items) or "none"
+
+
+class Printer:
+    """Prints to ``out``; wraps any line wider than :data:`WIDTH` (a safety net)."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+
+    def __call__(self, text: str = "") -> None:
+        for line in text.splitlines() or [""]:
+            if len(line) <= WIDTH:
+                print(line, file=self.out)
+                continue
+            lead = line[: len(line) - len(line.lstrip())]
+            for part in wrap(line.strip(), WIDTH - len(lead) - 2, subsequent="  "):
+                print(f"{lead}{part}", file=self.out)
+
+    def para(self, text: str, prefix: str = "  ") -> None:
+        """A paragraph wrapped at the width, indented."""
+        self(
+            textwrap.fill(
+                text,
+                WIDTH,
+                initial_indent=prefix,
+                subsequent_indent=prefix,
+                break_on_hyphens=False,
+            )
+        )
+
+    def pairs(self, items: Sequence[tuple[str, str]], prefix: str = "  ") -> None:
+        """Aligned ``key  value`` lines; long values wrap under themselves."""
+        key_width = max(len(k) for k, _ in items)
+        room = WIDTH - len(prefix) - key_width - 2
+        for key, value in items:
+            lines = wrap(value, room)
+            self(f"{prefix}{key.ljust(key_width)}  {lines[0]}")
+            for line in lines[1:]:
+                self(f"{prefix}{' ' * key_width}  {line}")
