@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import subprocess
 import sys
 from pathlib import Path
 
@@ -311,3 +312,16 @@ def test_demo_okta_token_refused(
     assert "invalid_client" in captured.err or "client id and secret" in captured.err
     assert captured.err.count("\n") == 1  # one line, no traceback
     assert "not-the-secret" not in captured.err + captured.out
+
+
+def test_demo_as_a_program_prints_nothing_else() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "okta_guard", "demo"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""  # no server logs, warnings or tracebacks
+    assert_fits(result.stdout)
+    assert [c[4] for c in rows(result.stdout)] == MOCK_STATUSES
