@@ -267,3 +267,18 @@ async def test_verify_cached_is_only_taken_from_the_verifier_class() -> None:
     assert (await call(app, [(b"authorization", b"Bearer good")]))[0] == 200
     assert (await call(app, [(b"authorization", b"Bearer evil")]))[0] == 401
     assert fake.calls == 2
+
+
+def test_credentials_for_builds_a_fresh_plain_auth_credentials_per_request() -> None:
+    from starlette.authentication import AuthCredentials
+
+    from okta_guard._credentials import credentials_for
+
+    access = verifier().verify(token(claims(scp=["orders:read", "orders:write"])))
+    first, second = credentials_for(access), credentials_for(access)
+    assert type(first) is AuthCredentials
+    assert sorted(first.scopes) == ["orders:read", "orders:write"]
+    assert vars(first) == vars(AuthCredentials(sorted(access.scopes))) | {"scopes": first.scopes}
+    first.scopes.append("mutated")  # one request's credentials never leak into another's
+    assert "mutated" not in second.scopes
+    assert "mutated" not in credentials_for(access).scopes

@@ -9,9 +9,9 @@ refusal of tokens in the URL or form body, the scope requirement check, and the
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol, cast, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 from urllib.parse import parse_qsl
 
 from starlette.authentication import AuthCredentials, UnauthenticatedUser
@@ -153,7 +153,7 @@ def token_in_url_error() -> InvalidRequestError:
 def set_authenticated(scope: Scope, token: AccessToken) -> None:
     """Record a verified token the way Starlette's AuthenticationMiddleware does."""
     scope["user"] = token
-    scope["auth"] = _credentials(token.scopes)
+    scope["auth"] = credentials_for(token)
     state = scope.get("state")
     if state is None:
         scope["state"] = {"access_token": token}
@@ -161,9 +161,29 @@ def set_authenticated(scope: Scope, token: AccessToken) -> None:
         state["access_token"] = token
 
 
-# AuthCredentials copies what it is given into a list: handing it the frozenset
-# directly saves a second copy on every request (its annotation says Sequence).
-_credentials = cast(Callable[[Iterable[str]], AuthCredentials], AuthCredentials)
+def _plain_credentials() -> bool:
+    # AuthCredentials is a plain class whose __init__ only stores ``scopes`` (a list).
+    probe = AuthCredentials(["x"])
+    return "__slots__" not in vars(AuthCredentials) and vars(probe) == {"scopes": ["x"]}
+
+
+_new_object = object.__new__
+_PLAIN_CREDENTIALS = _plain_credentials()
+
+
+def credentials_for(token: AccessToken) -> AuthCredentials:
+    """A fresh Starlette ``AuthCredentials`` holding the token's scopes (once per request).
+
+    Built without the Python-level ``__init__`` while ``AuthCredentials`` keeps its
+    plain shape (checked at import); the result is the very same object either way.
+    """
+    if _PLAIN_CREDENTIALS:
+        credentials: AuthCredentials = _new_object(AuthCredentials)
+        credentials.scopes = list(token.scopes)
+        return credentials
+    return AuthCredentials(list(token.scopes))  # pragma: no cover - a future Starlette
+
+
 _ANONYMOUS = UnauthenticatedUser()
 
 

@@ -23,6 +23,7 @@ from ._credentials import (
     VERIFIER_KEY,
     Verifier,
     bearer_token,
+    credentials_for,
     default_realm,
     form_has_access_token,
     query_has_access_token,
@@ -215,7 +216,14 @@ class OktaGuardMiddleware:
             if query and query_has_access_token(query):
                 raise token_in_url_error()
             if token is not None:
-                set_authenticated(scope, token)
+                # set_authenticated(), inlined for the hot path.
+                scope["user"] = token
+                scope["auth"] = credentials_for(token)
+                state = scope.get("state")
+                if state is None:
+                    scope["state"] = {"access_token": token}
+                else:
+                    state["access_token"] = token
             else:
                 if form and kind == "http" and self.check_form_body:
                     receive = await self._scan_form(receive)
