@@ -282,3 +282,47 @@ def test_credentials_for_builds_a_fresh_plain_auth_credentials_per_request() -> 
     first.scopes.append("mutated")  # one request's credentials never leak into another's
     assert "mutated" not in second.scopes
     assert "mutated" not in credentials_for(access).scopes
+
+
+# -- the parser decodes payload and signature while checking their alphabet --------------
+
+
+@pytest.mark.parametrize("part", [0, 1, 2])
+@pytest.mark.parametrize("foreign", [" ", "=", "+", "/", "!", "\n", "\x00", "\x7f", "*"])
+@pytest.mark.parametrize("where", ["start", "middle", "end", "replace"])
+def test_any_foreign_byte_in_any_part_is_malformed(part: int, foreign: str, where: str) -> None:
+    from okta_guard.jws import parse_token
+
+    parts = token().split(".")
+    seg = parts[part]
+    if where == "start":
+        seg = foreign + seg
+    elif where == "middle":
+        seg = seg[:7] + foreign + seg[7:]
+    elif where == "end":
+        seg = seg + foreign
+    else:
+        seg = seg[:-3] + foreign + seg[-2:]
+    parts[part] = seg
+    with pytest.raises(InvalidTokenError) as info:
+        parse_token(".".join(parts), max_size=8192, algorithms=frozenset({"RS256"}))
+    assert info.value.reason == "malformed"
+
+
+def test_payload_with_nonzero_trailing_bits_is_refused_after_the_signature() -> None:
+    from verifier_helpers import b64u_json, rsa_key, sign_segments
+
+    head = b64u_json({"alg": "RS256", "kid": "kid-a"})
+    payload = b64u_json(claims())
+    while len(payload) % 4 not in (2, 3):  # make sure the last character has unused bits
+        payload = b64u_json(claims(pad="x" * (len(payload) % 7 + 1)))
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    bumped = payload[:-1] + alphabet[alphabet.index(payload[-1]) + 1]
+    signed = sign_segments(rsa_key("a"), head, bumped)  # a valid signature over it
+    with pytest.raises(InvalidTokenError) as info:
+        verifier().verify(signed)
+    assert info.value.reason == "malformed"
+    forged = sign_segments(rsa_key("b"), head, bumped)  # wrong key: the signature speaks first
+    with pytest.raises(InvalidTokenError) as info:
+        verifier().verify(forged)
+    assert info.value.reason == "bad_signature"

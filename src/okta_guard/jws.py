@@ -55,9 +55,14 @@ SUPPORTED_ALGORITHMS: dict[str, tuple[Callable[[bytes], Any], bytes]] = {
 ALLOWED_HEADER_PARAMETERS = frozenset({"alg", "kid", "typ"})
 
 _PKCS1 = padding.PKCS1v15()
-_B64URL_AND_DOT = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_."
-_NOT_B64URL_OR_DOT = bytes(set(range(256)) - set(_B64URL_AND_DOT))
-_TO_STANDARD = bytes.maketrans(b"-_", b"+/")
+_B64URL = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+# base64url -> standard base64, every other byte -> "!", which a2b_base64 skips: a foreign
+# byte (also "=", "+", "/", white space) then shows up as a result shorter than
+# len(segment) * 3 // 4 (for lengths not 1 mod 4, one skipped byte always shortens it).
+_TO_STANDARD_OR_SKIP = bytes(
+    b"+"[0] if c == b"-"[0] else b"/"[0] if c == b"_"[0] else c if c in _B64URL else b"!"[0]
+    for c in range(256)
+)
 # Last character of a base64url string whose final group has 2 or 3 characters:
 # the unused low bits must be zero (canonical encoding).
 _CANONICAL_LAST = {
@@ -83,8 +88,8 @@ def reject(reason: str) -> InvalidTokenError:
 class ParsedToken(NamedTuple):
     """The pieces of a compact JWS whose structure and header passed the strict checks.
 
-    ``payload_segment`` is still encoded: claims are decoded only after the
-    signature over ``signing_input`` has been verified.
+    ``payload_segment`` is the encoded payload and ``payload`` its bytes: neither is
+    parsed as JSON until the signature over ``signing_input`` has been verified.
     """
 
     header: dict[str, Any]
@@ -94,6 +99,9 @@ class ParsedToken(NamedTuple):
     signing_input: bytes
     signature: bytes
     payload_segment: bytes
+    #: The base64url-decoded payload (not parsed), or ``None`` when its last character
+    #: carries non-zero unused bits (reported as ``malformed`` after the signature check).
+    payload: bytes | None = None
 
 
 #: A checked header: ``(header, alg, kid, typ)``.
@@ -101,18 +109,23 @@ CheckedHeader = tuple[dict[str, Any], str, str, "str | None"]
 
 
 def b64url_decode(segment: bytes) -> bytes:
-    """Decode one canonical, unpadded base64url segment (already checked for its alphabet).
+    """Decode one canonical, unpadded base64url segment.
 
-    Raises :class:`InvalidTokenError` (``malformed``) for a length that no
-    encoding produces or for non-zero trailing bits.
+    Raises :class:`InvalidTokenError` (``malformed``) for a byte outside the
+    base64url alphabet (padding and white space included), a length that no
+    encoding produces, or non-zero trailing bits.
     """
-    rem = len(segment) % 4
+    size = len(segment)
+    rem = size & 3
     if rem == 1 or (rem and segment[-1] not in _CANONICAL_LAST[rem]):
         raise reject("malformed")
     try:
-        return binascii.a2b_base64(segment.translate(_TO_STANDARD) + _PAD[rem])
+        decoded = binascii.a2b_base64(segment.translate(_TO_STANDARD_OR_SKIP) + _PAD[rem])
     except (binascii.Error, ValueError):
         raise reject("malformed") from None
+    if len(decoded) != (size * 3) >> 2:
+        raise reject("malformed")  # a foreign byte was skipped
+    return decoded
 
 
 def _object_without_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -204,36 +217,67 @@ def parse_token(
         raw = token.encode("ascii")
     except UnicodeEncodeError:
         raise reject("malformed") from None
-    # One pass maps base64url to standard base64 and drops every other byte but ".":
-    # a length change means a character outside the alphabet.
-    standard = raw.translate(_TO_STANDARD, _NOT_B64URL_OR_DOT)
-    if len(standard) != len(raw):
-        raise reject("malformed")
     parts = raw.split(b".")
     if len(parts) != 3:
         raise reject("malformed")
     header_seg, payload_seg, signature_seg = parts
-    header_len, payload_len = len(header_seg), len(payload_seg)
-    if not header_len or not payload_len or not signature_seg or payload_len % 4 == 1:
+    header_len, payload_len, signature_len = len(header_seg), len(payload_seg), len(signature_seg)
+    if not header_len or not payload_len or not signature_len or payload_len & 3 == 1:
+        raise reject("malformed")
+    # The alphabet of all three parts first (as one check over the token would): the
+    # payload and the signature are decoded here, and a skipped foreign byte shortens them.
+    try:
+        payload = binascii.a2b_base64(
+            payload_seg.translate(_TO_STANDARD_OR_SKIP) + _PAD[payload_len & 3]
+        )
+    except (binascii.Error, ValueError):  # skipped foreign bytes left a bad length
+        raise reject("malformed") from None
+    if len(payload) != (payload_len * 3) >> 2:
+        raise reject("malformed")
+    rem = signature_len & 3
+    if rem != 1:
+        try:
+            signature = binascii.a2b_base64(
+                signature_seg.translate(_TO_STANDARD_OR_SKIP) + _PAD[rem]
+            )
+        except (binascii.Error, ValueError):  # skipped foreign bytes left a bad length
+            raise reject("malformed") from None
+        if len(signature) != (signature_len * 3) >> 2:
+            raise reject("malformed")
+    elif signature_seg.translate(None, _B64URL):
         raise reject("malformed")
     checked = header_cache.get(header_seg) if header_cache is not None else None
     if checked is None:
+        if header_seg.translate(None, _B64URL):
+            raise reject("malformed")
         checked = _check_header(header_seg, algorithms)
         if header_cache is not None:
             if len(header_cache) >= _HEADER_CACHE_SIZE:
                 header_cache.clear()
             header_cache[header_seg] = checked
     header, alg, kid, typ = checked
-    rem = len(signature_seg) % 4
+    # Structure and header first, then the signature's own canonical form.
     if rem == 1 or (rem and signature_seg[-1] not in _CANONICAL_LAST[rem]):
         raise reject("malformed")
-    try:
-        signature = binascii.a2b_base64(standard[header_len + payload_len + 2 :] + _PAD[rem])
-    except (binascii.Error, ValueError):
-        raise reject("malformed") from None
+    # A payload whose last character has non-zero unused bits is refused after the
+    # signature check (a forgery gets the same answer whatever its payload).
+    payload_rem = payload_len & 3
+    if payload_rem and payload_seg[-1] not in _CANONICAL_LAST[payload_rem]:
+        decoded: bytes | None = None
+    else:
+        decoded = payload
     return _new_tuple(
         ParsedToken,
-        (header, alg, kid, typ, raw[: header_len + payload_len + 1], signature, payload_seg),
+        (
+            header,
+            alg,
+            kid,
+            typ,
+            raw[: header_len + payload_len + 1],
+            signature,
+            payload_seg,
+            decoded,
+        ),
     )
 
 
@@ -260,17 +304,17 @@ def verify_signature(parsed: ParsedToken, key: RSAPublicKey) -> bool:
 
 
 def decode_payload(parsed: ParsedToken) -> dict[str, Any]:
-    """Decode the claims of a token whose signature has been verified.
+    """Parse the claims of a token whose signature has been verified.
 
-    Same rules as :func:`b64url_decode` + :func:`parse_json_object`, inlined
-    because it runs on the first sight of every token.
+    Raises :class:`InvalidTokenError` (``malformed``) for a non-canonical payload
+    encoding or anything :func:`parse_json_object` refuses.
     """
-    segment = parsed.payload_segment
-    rem = len(segment) % 4
-    if rem and segment[-1] not in _CANONICAL_LAST[rem]:
-        raise reject("malformed")
+    payload = parsed.payload
+    if payload is None:
+        # Built by hand, or non-zero trailing bits: decode (and refuse) it here.
+        payload = b64url_decode(parsed.payload_segment)
     try:
-        text = binascii.a2b_base64(segment.translate(_TO_STANDARD) + _PAD[rem]).decode("utf-8")
+        text = payload.decode("utf-8")
         value, end = _SCAN(text, 0)
     except (ValueError, RecursionError, OverflowError, StopIteration):
         raise reject("malformed") from None
