@@ -8,8 +8,9 @@ hold only ``alg``, ``kid`` and ``typ``: ``jwk``, ``jku``, ``x5u``, ``x5c``,
 ``crit``, ``zip``, ``enc``, ``cty`` and everything else are refused, so no key
 or URL is ever taken from a token.
 
-The payload is decoded only by :func:`decode_payload`, which the verifier
-calls after the signature has been checked.
+:func:`parse_token` only base64-decodes the payload; its JSON is parsed by
+:func:`decode_payload`, and the verifier trusts nothing from it - nor reports
+its errors - before the signature has been checked.
 """
 
 from __future__ import annotations
@@ -205,7 +206,7 @@ def parse_token(
     Raises :class:`InvalidTokenError` with reason ``token_too_large``,
     ``malformed`` (structure, encoding, JSON, JWE or JSON serialization),
     ``header_not_allowed``, ``alg_not_allowed``, ``bad_kid`` or ``bad_typ``.
-    Nothing from the payload is looked at.  ``header_cache`` (owned by one
+    The payload is base64-decoded, never interpreted.  ``header_cache`` (owned by one
     verifier, whose ``algorithms`` it assumes) remembers headers that passed
     the checks: an issuer's tokens share a handful of identical headers.
     """
