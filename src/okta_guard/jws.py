@@ -314,11 +314,4 @@ def decode_payload(parsed: ParsedToken) -> dict[str, Any]:
     if payload is None:
         # Built by hand, or non-zero trailing bits: decode (and refuse) it here.
         payload = b64url_decode(parsed.payload_segment)
-    try:
-        text = payload.decode("utf-8")
-        value, end = _SCAN(text, 0)
-    except (ValueError, RecursionError, OverflowError, StopIteration):
-        raise reject("malformed") from None
-    if end != len(text) or type(value) is not dict:
-        raise reject("malformed")
-    return value
+    return parse_json_object(payload)

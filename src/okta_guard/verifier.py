@@ -370,7 +370,7 @@ class TokenVerifier:
                 pass
             self._hits += 1
             return result
-        return self._cached(token, verdict, now)
+        return self._revalidate_cached(token, now)
 
     def _cached(self, token: str, verdict: CachedVerdict, now: float) -> AccessToken | None:
         result, exp, nbf, kid, key = verdict
@@ -391,9 +391,12 @@ class TokenVerifier:
                 pass
             self._hits += 1
             return result
+        return self._revalidate_cached(token, now)
+
+    def _revalidate_cached(self, token: str, now: float) -> AccessToken | None:
         # Anything else (expired, key gone, stale key set, refresh due): the careful check,
         # which also drops dead entries; a miss falls through to a full verification.
-        hit = self._tokens.get(token, now, leeway, self._current_key)
+        hit = self._tokens.get(token, now, self._leeway, self._current_key)
         if hit is not None:
             self._hits += 1
         return hit
