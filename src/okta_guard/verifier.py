@@ -352,25 +352,7 @@ class TokenVerifier:
         verdict = self._entries.get(token) if type(token) is str else None
         if verdict is None:
             return None
-        now = self._clock()
-        # Same fast check as _cached, inlined: this runs on every request of the middleware.
-        result, exp, nbf, kid, key = verdict
-        leeway = self._leeway
-        policy = self._keys.policy
-        if (
-            now < policy.refresh_at
-            and now <= policy.expires_at
-            and now - leeway < exp
-            and now + leeway >= nbf
-            and policy.keys.get(kid) is key
-        ):
-            try:  # noqa: SIM105 - cheaper than contextlib.suppress on the hot path
-                self._move_to_end(token)
-            except KeyError:  # evicted by another thread meanwhile; the verdict still holds
-                pass
-            self._hits += 1
-            return result
-        return self._revalidate_cached(token, now)
+        return self._cached(token, verdict, self._clock())
 
     def _cached(self, token: str, verdict: CachedVerdict, now: float) -> AccessToken | None:
         result, exp, nbf, kid, key = verdict
@@ -391,12 +373,9 @@ class TokenVerifier:
                 pass
             self._hits += 1
             return result
-        return self._revalidate_cached(token, now)
-
-    def _revalidate_cached(self, token: str, now: float) -> AccessToken | None:
         # Anything else (expired, key gone, stale key set, refresh due): the careful check,
         # which also drops dead entries; a miss falls through to a full verification.
-        hit = self._tokens.get(token, now, self._leeway, self._current_key)
+        hit = self._tokens.get(token, now, leeway, self._current_key)
         if hit is not None:
             self._hits += 1
         return hit
