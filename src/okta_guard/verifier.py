@@ -293,6 +293,26 @@ class TokenVerifier:
             self._verdicts[error.reason] += 1
         return error
 
+    def _cached_or_parsed(self, token: str, now: float) -> AccessToken | ParsedToken:
+        """The still-valid cached verdict for ``token``, else its checked structure and header.
+
+        The I/O-free first half of :meth:`verify` and :meth:`verify_async`.
+        """
+        verdict = self._entries.get(token) if type(token) is str else None
+        if verdict is not None:
+            hit = self._cached(token, verdict, now)
+            if hit is not None:
+                return hit
+        parsed = parse_token(
+            token,
+            max_size=self._max_token_size,
+            algorithms=self._algorithms,
+            header_cache=self._headers,
+        )
+        if parsed.typ is not None or self._strict:
+            check_typ(parsed.typ, strict=self._strict)
+        return parsed
+
     def verify(self, token: str) -> AccessToken:
         """Verify ``token`` (the bare JWT, without ``Bearer``) and return its :class:`AccessToken`.
 
@@ -301,19 +321,9 @@ class TokenVerifier:
         """
         try:
             now = self._clock()
-            verdict = self._entries.get(token) if type(token) is str else None
-            if verdict is not None:
-                hit = self._cached(token, verdict, now)
-                if hit is not None:
-                    return hit
-            parsed = parse_token(
-                token,
-                max_size=self._max_token_size,
-                algorithms=self._algorithms,
-                header_cache=self._headers,
-            )
-            if parsed.typ is not None or self._strict:
-                check_typ(parsed.typ, strict=self._strict)
+            parsed = self._cached_or_parsed(token, now)
+            if isinstance(parsed, AccessToken):
+                return parsed
             entry = self._keys.fresh(parsed.kid, now) or self._keys.get_key(parsed.kid)
             return self._finish(token, parsed, entry)
         except Exception as exc:
@@ -323,19 +333,9 @@ class TokenVerifier:
         """Like :meth:`verify`, but waits for key fetches without blocking the event loop."""
         try:
             now = self._clock()
-            verdict = self._entries.get(token) if type(token) is str else None
-            if verdict is not None:
-                hit = self._cached(token, verdict, now)
-                if hit is not None:
-                    return hit
-            parsed = parse_token(
-                token,
-                max_size=self._max_token_size,
-                algorithms=self._algorithms,
-                header_cache=self._headers,
-            )
-            if parsed.typ is not None or self._strict:
-                check_typ(parsed.typ, strict=self._strict)
+            parsed = self._cached_or_parsed(token, now)
+            if isinstance(parsed, AccessToken):
+                return parsed
             entry = self._keys.fresh(parsed.kid, now) or await self._keys.get_key_async(parsed.kid)
             return self._finish(token, parsed, entry)
         except Exception as exc:
