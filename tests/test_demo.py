@@ -143,18 +143,25 @@ def _okta_env(monkeypatch: pytest.MonkeyPatch, okta: MockIssuer) -> None:
     monkeypatch.setenv("OKTA_AUDIENCE", okta.audience)
 
 
+def _apps_env(
+    monkeypatch: pytest.MonkeyPatch, okta: MockIssuer, reader_secret: str = "reader-secret-value"
+) -> None:
+    """Point ``--okta`` at the mock, with both apps given through OKTA_* variables."""
+    _okta_env(monkeypatch, okta)
+    monkeypatch.setenv("OKTA_ISSUER", okta.issuer)
+    monkeypatch.setenv("OKTA_READER_CLIENT_ID", "0oa-reader")
+    monkeypatch.setenv("OKTA_READER_CLIENT_SECRET", reader_secret)
+    monkeypatch.setenv("OKTA_WRITER_CLIENT_ID", "0oa-writer")
+    monkeypatch.setenv("OKTA_WRITER_CLIENT_SECRET", "writer-secret-value")
+
+
 def test_demo_okta_from_environment(
     okta_issuer_server: MockIssuer,
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     okta = okta_issuer_server
-    _okta_env(monkeypatch, okta)
-    monkeypatch.setenv("OKTA_ISSUER", okta.issuer)
-    monkeypatch.setenv("OKTA_READER_CLIENT_ID", "0oa-reader")
-    monkeypatch.setenv("OKTA_READER_CLIENT_SECRET", "reader-secret-value")
-    monkeypatch.setenv("OKTA_WRITER_CLIENT_ID", "0oa-writer")
-    monkeypatch.setenv("OKTA_WRITER_CLIENT_SECRET", "writer-secret-value")
+    _apps_env(monkeypatch, okta)
 
     assert main(["demo", "--okta"]) == 0
     out = capsys.readouterr().out
@@ -300,12 +307,7 @@ def test_demo_okta_token_refused(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     okta = okta_issuer_server
-    _okta_env(monkeypatch, okta)
-    monkeypatch.setenv("OKTA_ISSUER", okta.issuer)
-    monkeypatch.setenv("OKTA_READER_CLIENT_ID", "0oa-reader")
-    monkeypatch.setenv("OKTA_READER_CLIENT_SECRET", "not-the-secret")
-    monkeypatch.setenv("OKTA_WRITER_CLIENT_ID", "0oa-writer")
-    monkeypatch.setenv("OKTA_WRITER_CLIENT_SECRET", "writer-secret-value")
+    _apps_env(monkeypatch, okta, reader_secret="not-the-secret")
 
     assert main(["demo", "--okta"]) == 1
     captured = capsys.readouterr()
