@@ -45,7 +45,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 
 from okta_guard.testing import MockIssuer
-from okta_guard.verifier import TokenVerifier
+from okta_guard.verify.verifier import TokenVerifier
 
 TOKENS = 1000
 REPEATS = 20_000

@@ -31,7 +31,7 @@ from pydantic import BaseModel
 
 from okta_guard import AccessToken, IssuerUnavailableError, TokenVerifier
 from okta_guard.fastapi import OktaAuth
-from okta_guard.middleware import Verifier
+from okta_guard.protect.middleware import Verifier
 
 logger = logging.getLogger("orders")
 ORDERS: list[dict[str, Any]] = [{"id": 1, "item": "coffee"}]

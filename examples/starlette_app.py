@@ -29,7 +29,7 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
 from okta_guard import OktaGuardMiddleware, TokenVerifier, require_scopes
-from okta_guard.middleware import Verifier
+from okta_guard.protect.middleware import Verifier
 
 ORDERS: list[dict[str, Any]] = [{"id": 1, "item": "coffee"}]
 

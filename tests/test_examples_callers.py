@@ -13,7 +13,7 @@ import pytest
 from examples import service_caller, starlette_app
 
 from okta_guard import TokenVerifier
-from okta_guard.demo_api import DemoApiServer
+from okta_guard.demo.api import DemoApiServer
 from okta_guard.testing import MockIssuer
 
 SECRET = "caller-secret-value"

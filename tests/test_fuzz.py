@@ -17,8 +17,16 @@ from hypothesis import strategies as st
 
 from okta_guard.errors import InvalidTokenError
 from okta_guard.models import AccessToken
-from verifier_helpers import JwksEndpoint, b64u, b64u_json, claims, rsa_key, sign_segments, token
-from verifier_helpers import verifier as make_verifier
+from tests.support.verifier_helpers import (
+    JwksEndpoint,
+    b64u,
+    b64u_json,
+    claims,
+    rsa_key,
+    sign_segments,
+    token,
+)
+from tests.support.verifier_helpers import verifier as make_verifier
 
 SETTINGS = settings(
     max_examples=300,

@@ -7,7 +7,7 @@ import email.utils
 import httpx
 import pytest
 
-from okta_guard.retry import backoff_delay, retry_after_seconds
+from okta_guard._retry import backoff_delay, retry_after_seconds
 
 NOW = 1_800_000_000.0
 

@@ -22,7 +22,7 @@ from okta_guard.errors import (
     IssuerUnavailableError,
 )
 from okta_guard.testing import FakeClock
-from verifier_helpers import (
+from tests.support.verifier_helpers import (
     AUDIENCE,
     ISSUER,
     NOW,

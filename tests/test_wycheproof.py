@@ -9,7 +9,7 @@ JWKS.  The ``rs256`` group's key ``kid-rsa-sign`` is RSA-2048, so the verifier
 really runs the signature check on its 226 padding/encoding cases: the one
 valid vector passes the signature and fails only on its payload
 (``malformed``), and the invalid ones fail earlier.  A lower-level test feeds the
-same vectors to :func:`okta_guard.jws.verify_signature` to pin that down.
+same vectors to :func:`okta_guard.verify.jws.verify_signature` to pin that down.
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ from typing import Any
 import pytest
 
 from okta_guard.errors import InvalidTokenError
-from okta_guard.jws import parse_token, verify_signature
-from okta_guard.keyset import parse_key_set
-from verifier_helpers import JwksEndpoint, verifier
+from okta_guard.verify.jws import parse_token, verify_signature
+from okta_guard.verify.keyset import parse_key_set
+from tests.support.verifier_helpers import JwksEndpoint, verifier
 
 VECTORS = Path(__file__).resolve().parents[2] / "shared/testdata/wycheproof"
 VECTOR_FILE = VECTORS / "json_web_signature_test.json"

@@ -16,16 +16,16 @@ __version__ = "0.1.0"
 logging.getLogger("okta_guard").addHandler(logging.NullHandler())
 
 _EXPORTS: dict[str, str] = {
-    "TokenVerifier": "okta_guard.verifier",
+    "TokenVerifier": "okta_guard.verify.verifier",
     "AccessToken": "okta_guard.models",
     "ServiceToken": "okta_guard.models",
-    "OktaGuardMiddleware": "okta_guard.middleware",
-    "require_scopes": "okta_guard.scopes",
-    "TokenClient": "okta_guard.client",
-    "TokenCache": "okta_guard.client",
-    "RetrySettings": "okta_guard.client",
-    "TokenAuth": "okta_guard.httpx_auth",
-    "VerifierStats": "okta_guard.stats",
+    "OktaGuardMiddleware": "okta_guard.protect.middleware",
+    "require_scopes": "okta_guard.protect.scopes",
+    "TokenClient": "okta_guard.call.client",
+    "TokenCache": "okta_guard.call.client",
+    "RetrySettings": "okta_guard.call.client",
+    "TokenAuth": "okta_guard.call.httpx_auth",
+    "VerifierStats": "okta_guard.verify.stats",
     "OktaGuardError": "okta_guard.errors",
     "InvalidTokenError": "okta_guard.errors",
     "InsufficientScopeError": "okta_guard.errors",
@@ -59,8 +59,9 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from .client import RetrySettings, TokenCache, TokenClient
-    from .errors import (
+    from okta_guard.call.client import RetrySettings, TokenCache, TokenClient
+    from okta_guard.call.httpx_auth import TokenAuth
+    from okta_guard.errors import (
         ConfigurationError,
         InsufficientScopeError,
         InvalidRequestError,
@@ -69,13 +70,12 @@ if TYPE_CHECKING:
         OktaGuardError,
         TokenRequestError,
     )
-    from .httpx_auth import TokenAuth
-    from .middleware import OktaGuardMiddleware
-    from .models import AccessToken, ServiceToken
-    from .scopes import require_scopes
-    from .settings import issuer_from_domain
-    from .stats import VerifierStats
-    from .verifier import TokenVerifier
+    from okta_guard.models import AccessToken, ServiceToken
+    from okta_guard.protect.middleware import OktaGuardMiddleware
+    from okta_guard.protect.scopes import require_scopes
+    from okta_guard.settings import issuer_from_domain
+    from okta_guard.verify.stats import VerifierStats
+    from okta_guard.verify.verifier import TokenVerifier
 
 
 def __getattr__(name: str) -> Any:

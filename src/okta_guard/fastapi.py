@@ -39,12 +39,21 @@ from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket
 
-from ._challenge import MissingCredentialsError, error_headers, websocket_close_code
-from ._credentials import ScopeRequirement, Verifier, authenticate_connection, default_realm
-from .errors import OktaGuardError
-from .models import AccessToken
-from .resource_metadata import ProtectedResourceMetadata, metadata_route
-from .scopes import SCOPES_ATTR
+from okta_guard.errors import OktaGuardError
+from okta_guard.models import AccessToken
+from okta_guard.protect.bearer import (
+    ScopeRequirement,
+    Verifier,
+    authenticate_connection,
+    default_realm,
+)
+from okta_guard.protect.challenge import (
+    MissingCredentialsError,
+    error_headers,
+    websocket_close_code,
+)
+from okta_guard.protect.metadata import ProtectedResourceMetadata, metadata_route
+from okta_guard.protect.scopes import SCOPES_ATTR
 
 __all__ = ["OktaAuth", "OktaGuardHTTPException", "okta_guard_exception_handler"]
 
@@ -60,7 +69,7 @@ class OktaGuardHTTPException(HTTPException):
 async def okta_guard_exception_handler(request: Request, exc: Exception) -> Response:
     """Render :class:`OktaGuardHTTPException` as ``{"error", "error_description"}`` JSON."""
     assert isinstance(exc, OktaGuardHTTPException)
-    from ._challenge import error_body
+    from okta_guard.protect.challenge import error_body
 
     return Response(
         error_body(exc.okta_error),
@@ -201,7 +210,7 @@ class OktaAuth(SecurityBase):
         scope the routes require (at schema generation), lists :meth:`any_of`
         routes' scopes as alternative security requirements, and unless
         ``resource_metadata=False`` adds the RFC 9728 route (``metadata`` goes to
-        :func:`~okta_guard.resource_metadata.metadata_route`).
+        :func:`~okta_guard.protect.metadata.metadata_route`).
         """
         app.add_exception_handler(OktaGuardHTTPException, okta_guard_exception_handler)
         if resource_metadata:
@@ -216,7 +225,7 @@ class OktaAuth(SecurityBase):
         def openapi() -> dict[str, Any]:
             if app.openapi_schema is not None:
                 return original()
-            from .audit import audit_routes
+            from okta_guard.protect.audit import audit_routes
 
             infos = audit_routes(app)
             for info in infos:

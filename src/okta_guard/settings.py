@@ -14,7 +14,7 @@ import re
 from collections.abc import Mapping
 from urllib.parse import urlsplit
 
-from .errors import ConfigurationError
+from okta_guard.errors import ConfigurationError
 
 __all__ = [
     "env_list",

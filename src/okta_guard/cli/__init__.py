@@ -52,7 +52,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if func is None:
         parser.print_help()
         return 2
-    from ..errors import OktaGuardError
+    from okta_guard.errors import OktaGuardError
 
     try:
         code: int = func(args)

@@ -47,8 +47,8 @@ def add_issuer_arguments(parser: argparse.ArgumentParser) -> None:
 
 def issuer_from_args(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> str:
     """The issuer from ``--issuer``, ``--domain`` [+ ``--auth-server``], or ``OKTA_*`` env."""
-    from ..errors import ConfigurationError
-    from ..settings import issuer_from_domain, issuer_from_env, validate_issuer
+    from okta_guard.errors import ConfigurationError
+    from okta_guard.settings import issuer_from_domain, issuer_from_env, validate_issuer
 
     if args.issuer and args.domain:
         raise ConfigurationError("Give either --issuer or --domain, not both.")
@@ -85,7 +85,7 @@ def read_secret(
     resolved at use time); otherwise the variable's value is returned.  ``prompt``
     ``None`` means: no prompt, answer ``None`` when no other source is given.
     """
-    from ..errors import ConfigurationError
+    from okta_guard.errors import ConfigurationError
 
     if secret_ref is not None:
         if not _ENV_REF.fullmatch(secret_ref):
@@ -95,7 +95,7 @@ def read_secret(
             )
         if keep_reference:
             return secret_ref
-        from ..credentials import resolve_secret
+        from okta_guard.call.credential_store import resolve_secret
 
         return resolve_secret(secret_ref)
     if from_stdin:
@@ -120,7 +120,7 @@ def read_secret(
 
 def read_token_argument(value: str) -> str:
     """The TOKEN argument: ``-`` reads standard input; a ``Bearer `` prefix is dropped."""
-    from ..errors import InvalidRequestError
+    from okta_guard.errors import InvalidRequestError
 
     token = sys.stdin.read() if value == "-" else value
     token = token.strip()

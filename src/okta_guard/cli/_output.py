@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ..models import ServiceToken
+    from okta_guard.models import ServiceToken
 
 __all__ = [
     "TOKEN_COLUMNS",

@@ -1,6 +1,6 @@
 """``okta-guard credentials``: add, list, show and remove named service credentials.
 
-Credentials are stored by :class:`okta_guard.credentials.CredentialStore` in the
+Credentials are stored by :class:`okta_guard.call.credential_store.CredentialStore` in the
 user's config dir (``$OKTA_GUARD_CONFIG_DIR`` overrides it) with 0600 permissions.
 """
 
@@ -9,8 +9,13 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ._common import AUTH_METHOD_CHOICES, add_issuer_arguments, read_secret, split_scopes
-from ._output import dump_json, print_mapping, render_table
+from okta_guard.cli._common import (
+    AUTH_METHOD_CHOICES,
+    add_issuer_arguments,
+    read_secret,
+    split_scopes,
+)
+from okta_guard.cli._output import dump_json, print_mapping, render_table
 
 __all__ = ["register"]
 
@@ -78,10 +83,10 @@ def _usage(parser: argparse.ArgumentParser) -> int:
 def _add(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from ..client_config import check_client_id, normalize_scopes
-    from ..credentials import Credential, CredentialStore
-    from ..errors import ConfigurationError
-    from ._common import issuer_from_args
+    from okta_guard.call.config import check_client_id, normalize_scopes
+    from okta_guard.call.credential_store import Credential, CredentialStore
+    from okta_guard.cli._common import issuer_from_args
+    from okta_guard.errors import ConfigurationError
 
     store = CredentialStore()
     store.check_name(args.name)
@@ -129,7 +134,7 @@ def _add(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    from ..credentials import CredentialStore, mask_secret
+    from okta_guard.call.credential_store import CredentialStore, mask_secret
 
     creds = CredentialStore().list()
     if args.json:
@@ -147,7 +152,7 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _public(credential: Any) -> dict[str, Any]:
-    from ..credentials import mask_secret
+    from okta_guard.call.credential_store import mask_secret
 
     data: dict[str, Any] = {"name": credential.name, **credential.to_json()}
     if "secret" in data:
@@ -156,7 +161,7 @@ def _public(credential: Any) -> dict[str, Any]:
 
 
 def _show(args: argparse.Namespace) -> int:
-    from ..credentials import CredentialStore
+    from okta_guard.call.credential_store import CredentialStore
 
     credential = CredentialStore().get(args.name)
     data = _public(credential)
@@ -169,7 +174,7 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def _remove(args: argparse.Namespace) -> int:
-    from ..credentials import CredentialStore
+    from okta_guard.call.credential_store import CredentialStore
 
     store = CredentialStore()
     store.remove(args.name)

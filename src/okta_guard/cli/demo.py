@@ -4,7 +4,7 @@ By default everything runs on loopback: the mock Okta issuer, a small protected
 orders API (uvicorn, or in-process without it), two service apps.  ``--okta``
 runs the same scenario against a real Okta tenant configured from environment
 variables or stored credentials (see ``docs/demo.md``).  The scenario itself
-lives in :mod:`okta_guard.demo`; this module only parses arguments.
+lives in :mod:`okta_guard.demo.scenario`; this module only parses arguments.
 """
 
 from __future__ import annotations
@@ -63,13 +63,13 @@ def run(args: argparse.Namespace) -> int:
     """Run the demo; 0 when every call was answered as expected."""
     import sys
 
-    from ..errors import ConfigurationError
+    from okta_guard.errors import ConfigurationError
 
     use_uvicorn = False if args.in_process else None
     if not args.okta:
         if args.reader or args.writer:
             raise ConfigurationError("--reader and --writer go with --okta.")
-        from ..demo_mock import run_mock_demo
+        from okta_guard.demo.mock import run_mock_demo
 
         return run_mock_demo(
             sys.stdout,
@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
             write_scope=args.write_scope,
             use_uvicorn=use_uvicorn,
         )
-    from ..demo_okta import okta_settings, run_okta_demo
+    from okta_guard.demo.okta import okta_settings, run_okta_demo
 
     settings = okta_settings(
         reader=args.reader,

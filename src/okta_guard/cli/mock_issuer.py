@@ -83,7 +83,7 @@ def _ssl_context(args: argparse.Namespace) -> Any:
 
 def run(args: argparse.Namespace) -> int:
     """Start the server, print the issuer URL, and wait for Ctrl-C or SIGTERM."""
-    from ..testing import MockIssuer
+    from okta_guard.testing import MockIssuer
 
     servers: list[str] = args.auth_server or ["default"]
     audience = args.audience or ("api://default" if servers[0] == "default" else None)

@@ -48,7 +48,7 @@ def register(subparsers: Any) -> None:
 
 
 def _load(target: str, factory: bool) -> Any:
-    from ..errors import ConfigurationError
+    from okta_guard.errors import ConfigurationError
 
     module_name, _, attr = target.partition(":")
     if not module_name or not attr:
@@ -69,7 +69,7 @@ def _load(target: str, factory: bool) -> Any:
 
 def run(args: argparse.Namespace) -> int:
     """Print the audit of the target app; 1 if unprotected routes exist."""
-    from ..audit import audit_routes, format_table
+    from okta_guard.protect.audit import audit_routes, format_table
 
     app = _load(args.target, args.factory)
     infos = audit_routes(app, public_paths=args.public)

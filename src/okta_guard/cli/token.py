@@ -14,10 +14,15 @@ import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from ._common import AUTH_METHOD_CHOICES, add_issuer_arguments, read_secret, split_scopes
+from okta_guard.cli._common import (
+    AUTH_METHOD_CHOICES,
+    add_issuer_arguments,
+    read_secret,
+    split_scopes,
+)
 
 if TYPE_CHECKING:
-    from ..client import TokenClient
+    from okta_guard.call.client import TokenClient
 
 __all__ = ["build_client", "register"]
 
@@ -65,12 +70,12 @@ def build_client(
     Flags win over the stored credential, which wins over ``OKTA_*`` variables.
     ``client_kwargs`` go to the client (tests pass ``http_client=`` here).
     """
-    from ..client import TokenClient
-    from ..client_config import read_key_file
-    from ..credentials import CredentialStore
-    from ..errors import ConfigurationError
-    from ..settings import env_list
-    from ._common import issuer_from_args
+    from okta_guard.call.client import TokenClient
+    from okta_guard.call.config import read_key_file
+    from okta_guard.call.credential_store import CredentialStore
+    from okta_guard.cli._common import issuer_from_args
+    from okta_guard.errors import ConfigurationError
+    from okta_guard.settings import env_list
 
     env = os.environ if env is None else env
     kwargs: dict[str, Any] = {}
@@ -135,7 +140,7 @@ def _run(args: argparse.Namespace) -> int:
     import sys
     import time
 
-    from ._output import render_token_table, token_json
+    from okta_guard.cli._output import render_token_table, token_json
 
     with build_client(args) as client:
         token = client.get_token()

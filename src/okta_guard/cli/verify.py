@@ -16,8 +16,8 @@ import os
 import time
 from typing import Any
 
-from ._common import add_issuer_arguments, read_token_argument
-from ._output import dump_json, format_time, print_mapping
+from okta_guard.cli._common import add_issuer_arguments, read_token_argument
+from okta_guard.cli._output import dump_json, format_time, print_mapping
 
 __all__ = ["decode_unverified", "register"]
 
@@ -62,7 +62,7 @@ def register(subparsers: Any) -> None:
 
 
 def _b64_json(segment: str, what: str) -> dict[str, Any]:
-    from ..errors import InvalidTokenError
+    from okta_guard.errors import InvalidTokenError
 
     try:
         raw = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
@@ -76,7 +76,7 @@ def _b64_json(segment: str, what: str) -> dict[str, Any]:
 
 def decode_unverified(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """Split a compact JWS and return ``(header, claims)`` - nothing is verified."""
-    from ..errors import InvalidTokenError
+    from okta_guard.errors import InvalidTokenError
 
     parts = token.split(".")
     if len(parts) == 5:
@@ -109,9 +109,9 @@ def _decode(args: argparse.Namespace) -> int:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    from ..errors import ConfigurationError, InvalidTokenError, OktaGuardError
-    from ..verifier import TokenVerifier
-    from ._common import issuer_from_args
+    from okta_guard.cli._common import issuer_from_args
+    from okta_guard.errors import ConfigurationError, InvalidTokenError, OktaGuardError
+    from okta_guard.verify.verifier import TokenVerifier
 
     token = read_token_argument(args.token)
     issuer = issuer_from_args(args)
@@ -157,7 +157,7 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 def _verdict_invalid(args: argparse.Namespace, exc: Any, token: str) -> int:
-    from ..errors import InvalidTokenError
+    from okta_guard.errors import InvalidTokenError
 
     try:  # shown to explain the verdict (which aud? expired when?), clearly unverified
         claims: dict[str, Any] | None = decode_unverified(token)[1]

@@ -1,0 +1,442 @@
+"""TokenClient: client-credentials service tokens from an Okta custom authorization server.
+
+The decisions (freshness, retries, error classification) live in
+:mod:`okta_guard.call.policy`, the shared thread/task-safe cache in
+:mod:`okta_guard.call.token_cache` and client authentication in
+:mod:`okta_guard.call.auth_methods`; this module is the thin sync and async shell that
+sends the requests and sleeps between retries.
+
+    client = TokenClient("https://dev-123.okta.com/oauth2/default", "0oa...", secret,
+                         scopes=["orders:read"])
+    token = client.get_token()                 # or: await client.get_token_async()
+    httpx.get(url, auth=client.auth)           # Authorization: Bearer ...
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import threading
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import Any
+
+import httpx
+
+from okta_guard.call.auth_methods import PrivateKeyInput, Secret, build_authenticator
+from okta_guard.call.config import (
+    check_client_id,
+    kwargs_from_env,
+    normalize_extra_params,
+    normalize_scopes,
+)
+from okta_guard.call.httpx_auth import TokenAuth
+from okta_guard.call.policy import (
+    AuthMethod,
+    CachedToken,
+    CacheKey,
+    Fatal,
+    FetchFlow,
+    RetrySettings,
+    Sleep,
+    Success,
+    refresh_at,
+    token_fetch_flow,
+)
+from okta_guard.call.token_cache import Flight, Lead, TokenCache
+from okta_guard.errors import ConfigurationError
+from okta_guard.models import ServiceToken
+from okta_guard.settings import issuer_from_domain, issuer_from_env, validate_issuer
+
+__all__ = ["RetrySettings", "TokenCache", "TokenClient"]
+
+logger = logging.getLogger("okta_guard.call.client")
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
+class TokenClient:
+    """Gets, caches and refreshes client-credentials service tokens.
+
+    Args:
+        issuer: the custom authorization server, ``https://{domain}/oauth2/{id}``.
+        client_id, client_secret: the API Services app's credentials.
+        scopes: custom scopes to request (at least one; no ``openid``).
+        private_key: RSA/EC private key (PEM, JWK dict/JSON or key object) for
+            ``private_key_jwt``; given alone (no secret) it selects that method.
+        auth_method: ``client_secret_basic`` (default), ``client_secret_post``,
+            ``private_key_jwt`` or ``client_secret_jwt``.
+        clock: epoch seconds, e.g. a :class:`~okta_guard.testing.FakeClock`.
+        http_client / async_http_client: httpx clients for the token requests
+            (created and owned by the client when omitted).
+        key_id: ``kid`` of the private key (else taken from the JWK, if any).
+        audience, extra_params: additional token request form parameters.
+        token_url: override ``{issuer}/v1/token``.
+        refresh_margin, refresh_fraction: refresh ``min(margin, fraction * lifetime)``
+            seconds before expiry.
+        retry: :class:`RetrySettings` (attempts, backoff, 429 wait bound, cooldowns).
+        sleep, async_sleep, rand: injectable waiting and jitter (tests pass no-ops).
+        timeout: timeout of owned httpx clients, in seconds.
+        cache: a :class:`TokenCache` to share tokens between clients.
+
+    Secrets and tokens never appear in ``repr``, logs or error messages.
+    """
+
+    def __init__(
+        self,
+        issuer: str,
+        client_id: str,
+        client_secret: str | None = None,
+        *,
+        scopes: str | Iterable[str],
+        private_key: PrivateKeyInput | None = None,
+        auth_method: AuthMethod = "client_secret_basic",
+        clock: Callable[[], float] = time.time,
+        http_client: httpx.Client | None = None,
+        async_http_client: httpx.AsyncClient | None = None,
+        key_id: str | None = None,
+        audience: str | None = None,
+        extra_params: Mapping[str, str] | None = None,
+        token_url: str | None = None,
+        refresh_margin: float = 60.0,
+        refresh_fraction: float = 0.25,
+        retry: RetrySettings | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        async_sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        rand: Callable[[], float] = random.random,
+        timeout: float = 10.0,
+        cache: TokenCache | None = None,
+    ) -> None:
+        self.issuer = validate_issuer(issuer)
+        self.client_id = check_client_id(client_id)
+        self.scopes = normalize_scopes(scopes)
+        self.token_url = token_url or f"{self.issuer}/v1/token"
+        key_only = private_key is not None and client_secret is None
+        if key_only and auth_method == "client_secret_basic":
+            auth_method = "private_key_jwt"  # the key alone says which method is meant
+        if not (refresh_margin >= 0 and 0 <= refresh_fraction <= 1):
+            raise ConfigurationError(
+                "refresh_margin must be >= 0 and refresh_fraction between 0 and 1."
+            )
+        self.auth_method: str = auth_method
+        self._params = normalize_extra_params(extra_params, audience)
+        self._authenticator = build_authenticator(
+            auth_method,
+            client_id=self.client_id,
+            secret=Secret(client_secret) if client_secret is not None else None,
+            private_key=private_key,
+            key_id=key_id,
+            token_url=self.token_url,
+            clock=clock,
+        )
+        self.cache_key = CacheKey.build(
+            self.issuer, self.client_id, self.scopes, auth_method, self._params
+        )
+        self.retry = retry or RetrySettings()
+        self._refresh_margin = refresh_margin
+        self._refresh_fraction = refresh_fraction
+        self._clock = clock
+        self._sleep = sleep
+        self._async_sleep = async_sleep
+        self._rand = rand
+        self._timeout = timeout
+        self._cache = cache if cache is not None else TokenCache()
+        self._http_client = http_client
+        self._async_http_client = async_http_client
+        self._owned_sync: httpx.Client | None = None
+        self._owned_async: tuple[asyncio.AbstractEventLoop, httpx.AsyncClient] | None = None
+        self._lock = threading.Lock()
+        self._auth = TokenAuth(self)
+
+    # -- construction helpers -------------------------------------------------------
+
+    @classmethod
+    def from_domain(
+        cls,
+        domain: str,
+        client_id: str,
+        client_secret: str | None = None,
+        *,
+        auth_server_id: str = "default",
+        **kwargs: Any,
+    ) -> TokenClient:
+        """Build a client from the Okta domain ("Tenant ID") and authorization server id."""
+        return cls(issuer_from_domain(domain, auth_server_id), client_id, client_secret, **kwargs)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> TokenClient:
+        """Build a client from ``OKTA_*`` environment variables; keyword arguments win.
+
+        Reads ``OKTA_ISSUER`` (or ``OKTA_DOMAIN`` + ``OKTA_AUTH_SERVER_ID``),
+        ``OKTA_CLIENT_ID``, ``OKTA_CLIENT_SECRET``, ``OKTA_SCOPES``, ``OKTA_AUTH_METHOD``,
+        ``OKTA_PRIVATE_KEY`` / ``OKTA_PRIVATE_KEY_FILE`` and ``OKTA_KEY_ID``.
+        """
+        kwargs = kwargs_from_env(env)
+        kwargs.update(overrides)
+        if "issuer" not in kwargs:
+            issuer_from_env(env)  # raises the error that says which variables to set
+        if "client_id" not in kwargs:
+            raise ConfigurationError(
+                "No client id configured: set OKTA_CLIENT_ID (Okta admin: Applications > your "
+                "API Services app > General > Client Credentials)."
+            )
+        if "scopes" not in kwargs:
+            raise ConfigurationError(
+                "No scopes configured: set OKTA_SCOPES to one or more custom scopes, "
+                "e.g. 'orders:read'."
+            )
+        issuer = kwargs.pop("issuer")
+        client_id = kwargs.pop("client_id")
+        secret = kwargs.pop("client_secret", None)
+        return cls(issuer, client_id, secret, **kwargs)
+
+    # -- public API -----------------------------------------------------------------
+
+    @property
+    def auth(self) -> TokenAuth:
+        """An :class:`httpx.Auth` adding this client's token to requests (sync and async)."""
+        return self._auth
+
+    def get_token(self, *, force_refresh: bool = False) -> ServiceToken:
+        """Return a valid service token, fetching or refreshing it when needed.
+
+        Raises :class:`~okta_guard.errors.TokenRequestError` when no token can be had.
+        """
+        if force_refresh:
+            self.invalidate()
+        else:
+            cached = self._cache.fresh(self.cache_key, self._clock())
+            if cached is not None:
+                return cached
+        while True:
+            value = self._cache.decide(self.cache_key, self._clock(), None)
+            if isinstance(value, ServiceToken):
+                return value
+            if isinstance(value, Lead):
+                return self._lead_sync(value.flight)
+            loop = value.leader_loop
+            if loop is not None and loop is _running_loop():
+                # A task of the loop this thread is running leads the fetch: blocking on it
+                # would deadlock, so fetch on our own (outside the single flight).
+                return self._lead_sync(Flight(None))
+            value.wait()
+            token = value.outcome()
+            if token is not None:
+                return token
+
+    async def get_token_async(self, *, force_refresh: bool = False) -> ServiceToken:
+        """Async :meth:`get_token`; shares the cache and single flight with sync callers."""
+        if force_refresh:
+            self.invalidate()
+        else:
+            cached = self._cache.fresh(self.cache_key, self._clock())
+            if cached is not None:
+                return cached
+        loop = asyncio.get_running_loop()
+        while True:
+            value = self._cache.decide(self.cache_key, self._clock(), loop)
+            if isinstance(value, ServiceToken):
+                return value
+            if isinstance(value, Lead):
+                return await self._lead_async(value.flight)
+            await value.wait_async()
+            token = value.outcome()
+            if token is not None:
+                return token
+
+    @property
+    def cached_token(self) -> ServiceToken | None:
+        """The token in the cache right now, whatever its freshness (no request is made)."""
+        entry = self._cache.peek(self.cache_key)
+        return entry.token if entry is not None else None
+
+    @property
+    def clock(self) -> Callable[[], float]:
+        """The clock this client uses (epoch seconds)."""
+        return self._clock
+
+    def invalidate(self, token: ServiceToken | None = None) -> None:
+        """Forget the cached token (only if it is still ``token``, when given).
+
+        Without ``token`` this also clears a remembered failure, so the next call
+        asks Okta again at once.
+        """
+        self._cache.invalidate(self.cache_key, token)
+
+    def close(self) -> None:
+        """Close the httpx clients this client created (not the ones passed in)."""
+        with self._lock:
+            owned, self._owned_sync = self._owned_sync, None
+        if owned is not None:
+            owned.close()
+
+    async def aclose(self) -> None:
+        """Close every httpx client this client created."""
+        self.close()
+        with self._lock:
+            owned, self._owned_async = self._owned_async, None
+        if owned is not None and owned[0] is asyncio.get_running_loop():
+            await owned[1].aclose()
+
+    def __enter__(self) -> TokenClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    async def __aenter__(self) -> TokenClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    def __repr__(self) -> str:
+        return (
+            f"TokenClient(issuer={self.issuer!r}, client_id={self.client_id!r}, "
+            f"scopes={self.scopes!r}, auth_method={self.auth_method!r})"
+        )
+
+    # -- I/O shells -----------------------------------------------------------------
+
+    def _build_request(self) -> httpx.Request:
+        headers = {"Accept": "application/json"}
+        form = {"grant_type": "client_credentials", "scope": " ".join(self.scopes)}
+        form.update(self._params)
+        self._authenticator.apply(headers, form)
+        return httpx.Request("POST", self.token_url, headers=headers, data=form)
+
+    def _flow(self) -> FetchFlow:
+        return token_fetch_flow(
+            self._build_request,
+            clock=self._clock,
+            client_id=self.client_id,
+            scopes=self.scopes,
+            settings=self.retry,
+            rand=self._rand,
+        )
+
+    def _sync_http(self) -> httpx.Client:
+        if self._http_client is not None:
+            return self._http_client
+        with self._lock:
+            if self._owned_sync is None:
+                self._owned_sync = httpx.Client(timeout=self._timeout, follow_redirects=False)
+            return self._owned_sync
+
+    def _async_http(self) -> httpx.AsyncClient:
+        if self._async_http_client is not None:
+            return self._async_http_client
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            # An AsyncClient is bound to the loop it first ran on; make one per loop.  No
+            # keep-alive: tokens are fetched about hourly, and no socket may outlive its loop.
+            if self._owned_async is None or self._owned_async[0] is not loop:
+                client = httpx.AsyncClient(
+                    timeout=self._timeout,
+                    follow_redirects=False,
+                    limits=httpx.Limits(max_keepalive_connections=0),
+                )
+                self._owned_async = (loop, client)
+            return self._owned_async[1]
+
+    def _lead_sync(self, flight: Flight) -> ServiceToken:
+        try:
+            outcome = self._drive_sync()
+        except BaseException:
+            self._cache.abandon(self.cache_key, flight)
+            raise
+        return self._settle(flight, outcome)
+
+    async def _lead_async(self, flight: Flight) -> ServiceToken:
+        try:
+            outcome = await self._drive_async()
+        except BaseException:  # includes cancellation: waiters elect a new leader
+            self._cache.abandon(self.cache_key, flight)
+            raise
+        return self._settle(flight, outcome)
+
+    def _drive_sync(self) -> Success | Fatal:
+        http = self._sync_http()
+        flow = self._flow()
+        try:
+            item = next(flow)
+            while True:
+                reply: httpx.Response | httpx.TransportError | None = None
+                if isinstance(item, Sleep):
+                    self._sleep(item.seconds)
+                else:
+                    try:
+                        reply = http.send(item, auth=None, follow_redirects=False)
+                    except httpx.TransportError as exc:
+                        reply = exc
+                item = flow.send(reply)
+        except StopIteration as stop:
+            outcome: Success | Fatal = stop.value
+        return outcome
+
+    async def _drive_async(self) -> Success | Fatal:
+        http = self._async_http()
+        flow = self._flow()
+        try:
+            item = next(flow)
+            while True:
+                reply: httpx.Response | httpx.TransportError | None = None
+                if isinstance(item, Sleep):
+                    await self._async_sleep(item.seconds)
+                else:
+                    try:
+                        reply = await http.send(item, auth=None, follow_redirects=False)
+                    except httpx.TransportError as exc:
+                        reply = exc
+                item = flow.send(reply)
+        except StopIteration as stop:
+            outcome: Success | Fatal = stop.value
+        return outcome
+
+    def _settle(self, flight: Flight, outcome: Success | Fatal) -> ServiceToken:
+        now = self._clock()
+        if isinstance(outcome, Success):
+            issued = outcome.token.issued_at
+            obtained = issued.timestamp() if issued is not None else now
+            entry = CachedToken(
+                token=outcome.token,
+                obtained_at=obtained,
+                refresh_at=refresh_at(
+                    obtained,
+                    outcome.expires_at,
+                    margin=self._refresh_margin,
+                    fraction=self._refresh_fraction,
+                ),
+                expires_at=outcome.expires_at,
+            )
+            logger.debug(
+                "Got a service token for client %r (scopes %s, expires in %.0f s).",
+                self.client_id,
+                " ".join(sorted(outcome.token.scopes)),
+                outcome.expires_at - now,
+            )
+            return self._cache.complete(
+                self.cache_key, flight, now, entry=entry, settings=self.retry
+            )
+        error = outcome.error
+        logger.warning(
+            "Token request for client %r failed (%s): %s",
+            self.client_id,
+            error.reason,
+            error.description,
+        )
+        return self._cache.complete(
+            self.cache_key,
+            flight,
+            now,
+            error=error,
+            cooldown=outcome.cooldown,
+            retry_after=outcome.retry_after,
+            settings=self.retry,
+        )

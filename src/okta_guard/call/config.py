@@ -1,0 +1,141 @@
+"""Configuration checks of the token client: scopes, client id, extra parameters, environment.
+
+Every check fails at construction time with a
+:class:`~okta_guard.errors.ConfigurationError` that says what to fix, so a
+misconfigured service stops at start-up instead of at its first token request.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from okta_guard.errors import ConfigurationError
+from okta_guard.settings import env_list, issuer_from_env
+
+__all__ = ["OIDC_SCOPES", "kwargs_from_env", "normalize_extra_params", "normalize_scopes"]
+
+OIDC_SCOPES = frozenset(
+    {"openid", "profile", "email", "address", "phone", "offline_access", "device_sso", "groups"}
+)
+# RFC 6749 section 3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
+_SCOPE_TOKEN = re.compile(r"^[\x21\x23-\x5b\x5d-\x7e]+$")
+_RESERVED_PARAMS = frozenset(
+    {
+        "grant_type",
+        "scope",
+        "client_id",
+        "client_secret",
+        "client_assertion",
+        "client_assertion_type",
+    }
+)
+
+
+def normalize_scopes(scopes: str | Iterable[str]) -> tuple[str, ...]:
+    """Check the requested scopes and return them de-duplicated, in the given order.
+
+    A string is split on white space and commas.  At least one scope is required
+    (Okta answers ``invalid_scope`` otherwise), and OpenID Connect scopes such as
+    ``openid`` are refused because Okta rejects them for the client credentials grant.
+    """
+    items = env_list(scopes) if isinstance(scopes, str) else tuple(scopes)
+    result: list[str] = []
+    for scope in items:
+        if not isinstance(scope, str) or not _SCOPE_TOKEN.fullmatch(scope):
+            raise ConfigurationError(
+                f"Scope {scope!r} is not a valid OAuth scope (no spaces, quotes or backslashes)."
+            )
+        if scope in OIDC_SCOPES:
+            raise ConfigurationError(
+                f"Scope {scope!r} is an OpenID Connect scope; Okta does not allow it with the "
+                "client credentials grant. Request a custom scope defined on the authorization "
+                "server (Security > API > Authorization Servers > Scopes), e.g. 'orders:read'."
+            )
+        if scope.startswith("okta."):
+            raise ConfigurationError(
+                f"Scope {scope!r} is an Okta management API scope, granted only by the org "
+                "authorization server; okta-guard requests tokens from a custom authorization "
+                "server. Request a custom scope defined there instead."
+            )
+        if scope not in result:
+            result.append(scope)
+    if not result:
+        raise ConfigurationError(
+            "No scopes given. The client credentials grant needs at least one custom scope "
+            "defined on the authorization server, e.g. scopes=['orders:read'] (or OKTA_SCOPES)."
+        )
+    return tuple(result)
+
+
+def check_client_id(client_id: object) -> str:
+    """Check that the client id is a non-empty printable string and return it."""
+    if not isinstance(client_id, str) or not client_id.strip():
+        raise ConfigurationError(
+            "The client id is empty. Copy it from Okta admin: Applications > your API Services "
+            "app > General > Client Credentials (or set OKTA_CLIENT_ID)."
+        )
+    if client_id != client_id.strip() or not client_id.isprintable():
+        raise ConfigurationError("The client id has white space or control characters; remove it.")
+    return client_id
+
+
+def normalize_extra_params(
+    extra_params: Mapping[str, str] | None, audience: str | None
+) -> dict[str, str]:
+    """Merge ``audience`` into the extra token request parameters and check them."""
+    params = dict(extra_params or {})
+    if audience is not None:
+        params["audience"] = audience
+    for name, value in params.items():
+        if not isinstance(name, str) or not isinstance(value, str):
+            raise ConfigurationError("Extra token parameters must map strings to strings.")
+        if name in _RESERVED_PARAMS:
+            raise ConfigurationError(
+                f"Extra token parameter {name!r} is set by the client itself; remove it."
+            )
+    return params
+
+
+def kwargs_from_env(env: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Read the token client settings from ``OKTA_*`` environment variables.
+
+    ``OKTA_ISSUER`` (or ``OKTA_DOMAIN`` + ``OKTA_AUTH_SERVER_ID``), ``OKTA_CLIENT_ID``,
+    ``OKTA_CLIENT_SECRET``, ``OKTA_SCOPES``, ``OKTA_AUTH_METHOD``,
+    ``OKTA_PRIVATE_KEY`` (PEM or JWK text) or ``OKTA_PRIVATE_KEY_FILE``, ``OKTA_KEY_ID``.
+    Unset variables are left out of the result (the issuer too).
+    """
+    env = os.environ if env is None else env
+    kwargs: dict[str, Any] = {}
+    if env.get("OKTA_ISSUER", "").strip() or env.get("OKTA_DOMAIN", "").strip():
+        kwargs["issuer"] = issuer_from_env(env)
+    for var, name in (
+        ("OKTA_CLIENT_ID", "client_id"),
+        ("OKTA_CLIENT_SECRET", "client_secret"),
+        ("OKTA_AUTH_METHOD", "auth_method"),
+        ("OKTA_KEY_ID", "key_id"),
+        ("OKTA_PRIVATE_KEY", "private_key"),
+    ):
+        value = env.get(var, "").strip()
+        if value:
+            kwargs[name] = value
+    scopes = env_list(env.get("OKTA_SCOPES"))
+    if scopes:
+        kwargs["scopes"] = scopes
+    key_file = env.get("OKTA_PRIVATE_KEY_FILE", "").strip()
+    if key_file and "private_key" not in kwargs:
+        kwargs["private_key"] = read_key_file(key_file)
+    return kwargs
+
+
+def read_key_file(path: str) -> str:
+    """Read a private key file (PEM or JWK), with an error that does not echo its content."""
+    try:
+        return Path(path).expanduser().read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigurationError(
+            f"Cannot read the private key file {path!r}: {type(exc).__name__}."
+        ) from None

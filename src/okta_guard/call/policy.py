@@ -1,0 +1,463 @@
+"""The token client's decisions, free of I/O: freshness, response classification, retries.
+
+Everything here is a pure function of the time and of what the token endpoint
+answered (h11-style *sans-IO*).  :func:`token_fetch_flow` is the whole retry
+protocol written once as a generator that yields the requests to send and the
+delays to wait; the sync and async drivers in :mod:`okta_guard.call.client` only do
+the I/O.  That keeps the policy unit-testable with a fake clock and no network.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import enum
+import json
+import math
+import random
+import re
+from collections.abc import Callable, Generator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import httpx
+
+from okta_guard._retry import backoff_delay, retry_after_seconds
+from okta_guard.errors import TokenRequestError
+from okta_guard.models import ServiceToken
+
+__all__ = [
+    "AuthMethod",
+    "CacheKey",
+    "CachedToken",
+    "Fatal",
+    "FetchFlow",
+    "Freshness",
+    "Retry",
+    "RetrySettings",
+    "Sleep",
+    "Success",
+    "classify_exception",
+    "classify_response",
+    "freshness",
+    "refresh_at",
+    "token_fetch_flow",
+]
+
+AuthMethod = Literal[
+    "client_secret_basic", "client_secret_post", "private_key_jwt", "client_secret_jwt"
+]
+
+# Errors that trying again cannot fix: the configuration (in code or in Okta) must change.
+_FATAL_CODES = frozenset(
+    {
+        "invalid_client",
+        "invalid_scope",
+        "unauthorized_client",
+        "access_denied",
+        "invalid_request",
+        "unsupported_grant_type",
+        "invalid_grant",
+        "invalid_dpop_proof",
+        "use_dpop_nonce",
+    }
+)
+_ADMIN_SCOPES = (
+    "In the Okta admin console open Security > API > Authorization Servers > your server: "
+    "add the scope under Scopes, then under Access Policies make sure a policy assigned to "
+    "this app has a rule allowing the Client Credentials grant and this scope."
+)
+_FIXES: dict[str, str] = {
+    "invalid_client": (
+        "Check the client id and secret (Applications > your API Services app > General > "
+        "Client Credentials), and that the app's client authentication setting matches the "
+        "auth method in use; for private_key_jwt the app must hold the matching public key."
+    ),
+    "invalid_scope": (
+        "A requested scope is not defined on this authorization server or not granted to this "
+        "app ('openid' and other OpenID Connect scopes are not allowed for client "
+        "credentials). " + _ADMIN_SCOPES
+    ),
+    "unauthorized_client": (
+        "This app may not use the client credentials grant: it must be an API Services app "
+        "(or have 'Client Credentials' ticked under General > Grant type)."
+    ),
+    "access_denied": "The authorization server's access policy denied the request. "
+    + _ADMIN_SCOPES,
+    "invalid_request": (
+        "The token request was malformed; check the auth method, the scopes and the issuer."
+    ),
+    "unsupported_grant_type": (
+        "The client credentials grant is not enabled: use an API Services app on a custom "
+        "authorization server (https://{domain}/oauth2/{id})."
+    ),
+    "invalid_grant": "The grant was refused; check the app's grant types and access policy.",
+    "use_dpop_nonce": (
+        "This app requires DPoP-bound tokens ('Require Demonstrating Proof of Possession' on "
+        "the app); TokenClient sends plain client credentials requests, so turn that off."
+    ),
+    "invalid_dpop_proof": (
+        "This app requires DPoP-bound tokens; TokenClient does not send DPoP proofs, so turn "
+        "'Require Demonstrating Proof of Possession' off for this app."
+    ),
+}
+_PRINTABLE = re.compile(r"[^\x20-\x7e]")
+_HEADER_SAFE = re.compile(r"^[\x21-\x7e]+$")
+_TOKEN_TYPE = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,31}$")
+
+
+@dataclass(frozen=True)
+class RetrySettings:
+    """How hard the client tries, and how long it waits, before giving up.
+
+    Attributes:
+        max_attempts: token requests per fetch, first one included.
+        backoff_base / backoff_cap: exponential backoff with jitter between attempts
+            after a network error or a 5xx (see :func:`okta_guard._retry.backoff_delay`).
+        max_retry_wait: the longest wait a 429 (``Retry-After`` / ``X-Rate-Limit-Reset``)
+            may impose; asked to wait longer, the fetch fails at once instead.
+        failure_cooldown: after a fatal answer (``invalid_client`` ...), callers fail fast
+            with the same error for this long instead of asking Okta again.
+        refresh_retry: after a failed refresh while the old token is still valid, wait
+            this long before trying again (the old token is used meanwhile).
+    """
+
+    max_attempts: int = 3
+    backoff_base: float = 0.5
+    backoff_cap: float = 10.0
+    max_retry_wait: float = 30.0
+    failure_cooldown: float = 30.0
+    refresh_retry: float = 10.0
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        for name in ("backoff_base", "backoff_cap", "max_retry_wait", "failure_cooldown"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0):
+                raise ValueError(f"{name} must be a finite number >= 0")
+
+
+@dataclass(frozen=True)
+class CacheKey:
+    """Everything that changes the token a client gets; one cache slot per key.
+
+    Holds no secret (two clients differing only in their secret share a slot).
+    """
+
+    issuer: str
+    client_id: str
+    scopes: tuple[str, ...]
+    auth_method: str
+    extra_params: tuple[tuple[str, str], ...] = ()
+
+    @classmethod
+    def build(
+        cls,
+        issuer: str,
+        client_id: str,
+        scopes: Sequence[str],
+        auth_method: str,
+        extra_params: Mapping[str, str] | None = None,
+    ) -> CacheKey:
+        """Build a key with scopes and extra parameters in canonical (sorted) order."""
+        return cls(
+            issuer=issuer,
+            client_id=client_id,
+            scopes=tuple(sorted(set(scopes))),
+            auth_method=auth_method,
+            extra_params=tuple(sorted((extra_params or {}).items())),
+        )
+
+
+@dataclass(frozen=True)
+class CachedToken:
+    """A service token in the cache with the epoch times that drive its refresh."""
+
+    token: ServiceToken
+    obtained_at: float
+    refresh_at: float
+    expires_at: float
+
+
+class Freshness(enum.Enum):
+    """What a cached token is good for at a given time."""
+
+    FRESH = "fresh"  # use it
+    REFRESH_DUE = "refresh_due"  # still valid: use it, but one caller should refresh
+    UNUSABLE = "unusable"  # missing or expired: callers must wait for a new one
+
+
+# A token with less than this left is not handed out: it could expire in flight.
+MIN_VALIDITY = 5.0
+# The longest a server-requested wait (Retry-After) keeps callers away.
+MAX_HOLD = 300.0
+
+
+def refresh_at(obtained_at: float, expires_at: float, *, margin: float, fraction: float) -> float:
+    """When to refresh a token: ``margin`` seconds before expiry, less for short tokens.
+
+    The margin is ``min(margin, fraction * lifetime)`` so that a 60 s token is not
+    considered due for refresh the moment it arrives.
+    """
+    lifetime = max(0.0, expires_at - obtained_at)
+    return expires_at - min(margin, fraction * lifetime)
+
+
+def freshness(
+    entry: CachedToken | None, now: float, *, refresh_blocked_until: float = 0.0
+) -> Freshness:
+    """Classify ``entry`` at time ``now``.
+
+    ``refresh_blocked_until`` postpones refreshing a still-valid token after a
+    failed refresh, so a struggling issuer is not asked again on every call.
+    """
+    if entry is None or now >= entry.expires_at - MIN_VALIDITY:
+        return Freshness.UNUSABLE
+    if now < entry.refresh_at or now < refresh_blocked_until:
+        return Freshness.FRESH
+    return Freshness.REFRESH_DUE
+
+
+@dataclass(frozen=True)
+class Success:
+    """The token endpoint issued a token."""
+
+    token: ServiceToken
+    expires_at: float
+
+
+@dataclass(frozen=True)
+class Retry:
+    """A transient failure; ``wait`` is the delay the server asked for, if any."""
+
+    error: TokenRequestError
+    wait: float | None = None
+
+
+@dataclass(frozen=True)
+class Fatal:
+    """A failure to report now.
+
+    ``cooldown``: retrying cannot fix it, so callers fail fast for a while.
+    ``retry_after``: the server asked us to stay away this many seconds (a 429
+    whose wait exceeds ``max_retry_wait``); callers fail fast until then.
+    """
+
+    error: TokenRequestError
+    cooldown: bool = True
+    retry_after: float | None = None
+
+
+Outcome = Success | Retry | Fatal
+
+
+FetchFlow = Generator[
+    "httpx.Request | Sleep", "httpx.Response | httpx.TransportError | None", "Success | Fatal"
+]
+
+
+@dataclass(frozen=True)
+class Sleep:
+    """An instruction of :func:`token_fetch_flow` to its driver: wait ``seconds``."""
+
+    seconds: float
+
+
+def _clean(text: object, limit: int = 200) -> str:
+    """Make server-provided text safe for a one-line message."""
+    if not isinstance(text, str):
+        return ""
+    return _PRINTABLE.sub(" ", text)[:limit].strip()
+
+
+def _json_object(response: httpx.Response) -> dict[str, Any] | None:
+    try:
+        data = json.loads(response.content)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def classify_exception(exc: httpx.TransportError, token_url: str) -> Retry:
+    """Classify a network error (connect, timeout, protocol) raised by the token request."""
+    detail = _clean(str(exc)) or "no details"
+    return Retry(
+        TokenRequestError(
+            f"Could not reach the token endpoint {token_url} ({type(exc).__name__}: "
+            f"{detail}). Check the network and the Okta domain.",
+            error="temporarily_unavailable",
+            status_code=503,
+            retryable=True,
+            reason="network_error",
+        )
+    )
+
+
+def _parse_token(
+    data: dict[str, Any], now: float, requested: Sequence[str]
+) -> tuple[ServiceToken, float] | None:
+    access_token = data.get("access_token")
+    token_type = data.get("token_type", "Bearer")
+    expires_in = data.get("expires_in", 3600)
+    # Both go into an Authorization header: visible ASCII only, no spaces or line breaks.
+    if not isinstance(access_token, str) or not _HEADER_SAFE.fullmatch(access_token):
+        return None
+    if not isinstance(token_type, str) or not _TOKEN_TYPE.fullmatch(token_type):
+        return None
+    if isinstance(expires_in, str) and expires_in.isdigit():
+        expires_in = int(expires_in)
+    if isinstance(expires_in, bool) or not isinstance(expires_in, (int, float)):
+        return None
+    if not math.isfinite(expires_in) or expires_in <= 0:
+        return None
+    scope = data.get("scope")
+    scopes = frozenset(scope.split()) if isinstance(scope, str) else frozenset(requested)
+    if token_type.lower() == "bearer":
+        token_type = "Bearer"
+    expires_at = now + float(expires_in)
+    utc = _dt.timezone.utc
+    token = ServiceToken(
+        access_token=access_token,
+        token_type=token_type,
+        expires_at=_dt.datetime.fromtimestamp(expires_at, tz=utc),
+        scopes=scopes,
+        issued_at=_dt.datetime.fromtimestamp(now, tz=utc),
+    )
+    return token, expires_at
+
+
+def classify_response(
+    response: httpx.Response,
+    now: float,
+    *,
+    client_id: str,
+    scopes: Sequence[str],
+) -> Outcome:
+    """Classify a token endpoint answer into :class:`Success`, :class:`Retry` or :class:`Fatal`.
+
+    Error descriptions name the cause and the fix; they hold the client id and
+    Okta's own description, never a secret or a token.
+    """
+    status = response.status_code
+    data = _json_object(response)
+    if status == 200:
+        parsed = _parse_token(data, now, scopes) if data is not None else None
+        if parsed is None:
+            return Fatal(
+                TokenRequestError(
+                    "The token endpoint answered 200 without a usable access token "
+                    "(expected JSON with access_token, token_type, expires_in). "
+                    "Check the issuer URL.",
+                    error="invalid_response",
+                    status_code=502,
+                    reason="invalid_token_response",
+                ),
+                cooldown=False,
+            )
+        return Success(*parsed)
+    code = data.get("error") if data is not None else None
+    description = _clean(data.get("error_description") or data.get("errorSummary")) if data else ""
+    if description and description[-1] not in ".!?":
+        description += "."
+    said = f" Okta said: {description}" if description else ""
+    if status == 429 or (status >= 500 and code not in _FATAL_CODES):
+        wait = retry_after_seconds(response.headers, now, cap=86_400.0)
+        what = "rate limited the token request" if status == 429 else f"answered {status}"
+        return Retry(
+            TokenRequestError(
+                f"The token endpoint {what} for client {client_id!r}; try again later.{said}",
+                error="temporarily_unavailable" if status == 429 else "server_error",
+                status_code=503,
+                retryable=True,
+                reason="rate_limited" if status == 429 else "server_error",
+            ),
+            wait=wait,
+        )
+    if isinstance(code, str) and code in _FATAL_CODES:
+        fix = _FIXES.get(code, "")
+        scope_text = " ".join(scopes)
+        return Fatal(
+            TokenRequestError(
+                f"Okta refused the token request for client {client_id!r} "
+                f"(scopes {scope_text!r}) with {code}.{said} {fix}".rstrip(),
+                error=code,
+                status_code=status if 400 <= status < 500 else 400,
+                reason=code,
+            )
+        )
+    if status == 404:
+        hint = "Check the Okta domain and the authorization server id in the issuer."
+        return Fatal(
+            TokenRequestError(
+                f"The token endpoint was not found (404). {hint}",
+                error="invalid_issuer",
+                status_code=502,
+                reason="token_endpoint_not_found",
+            )
+        )
+    shown = _clean(code, 40) if isinstance(code, str) else f"HTTP {status}"
+    return Fatal(
+        TokenRequestError(
+            f"The token endpoint refused the request for client {client_id!r} ({shown}).{said}",
+            error="token_request_failed",
+            status_code=502,
+            reason="unexpected_response",
+        ),
+        cooldown=400 <= status < 500,
+    )
+
+
+def token_fetch_flow(
+    build_request: Callable[[], httpx.Request],
+    *,
+    clock: Callable[[], float],
+    client_id: str,
+    scopes: Sequence[str],
+    settings: RetrySettings,
+    rand: Callable[[], float] = random.random,
+) -> FetchFlow:
+    """The retry protocol of one token fetch, as a generator driven by an I/O shell.
+
+    Yields an :class:`httpx.Request` (the driver sends it and sends back the
+    response, or the exception it raised) or a :class:`Sleep` (the driver waits
+    and sends back ``None``).  Returns the final :class:`Success` or :class:`Fatal`;
+    retryable failures that exhaust ``settings.max_attempts`` come back as a
+    :class:`Fatal` without cooldown.  ``build_request`` is called for every
+    attempt so each one carries a fresh client assertion.
+    """
+    attempt = 0
+    while True:
+        attempt += 1
+        request = build_request()
+        reply = yield request
+        outcome: Outcome
+        if isinstance(reply, httpx.TransportError):
+            outcome = classify_exception(reply, str(request.url))
+        elif isinstance(reply, httpx.Response):
+            outcome = classify_response(reply, clock(), client_id=client_id, scopes=scopes)
+        else:  # pragma: no cover - a driver bug
+            raise TypeError("token_fetch_flow expects a response or an exception")
+        if not isinstance(outcome, Retry):
+            return outcome
+        error = outcome.error
+        if outcome.wait is not None and outcome.wait > settings.max_retry_wait:
+            return Fatal(
+                TokenRequestError(
+                    f"{error.description} The server asked to wait {outcome.wait:.0f} s, "
+                    f"more than max_retry_wait ({settings.max_retry_wait:.0f} s).",
+                    error=error.error,
+                    status_code=error.status_code,
+                    retryable=True,
+                    reason=error.reason,
+                ),
+                cooldown=False,
+                retry_after=min(outcome.wait, MAX_HOLD),
+            )
+        if attempt >= settings.max_attempts:
+            return Fatal(error, cooldown=False)
+        delay = outcome.wait
+        if delay is None:
+            delay = backoff_delay(
+                attempt, base=settings.backoff_base, cap=settings.backoff_cap, rand=rand
+            )
+        yield Sleep(delay)

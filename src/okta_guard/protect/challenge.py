@@ -1,0 +1,158 @@
+"""RFC 6750 §3 answers: the ``WWW-Authenticate`` challenge, the JSON body and the
+websocket close code for an :class:`~okta_guard.errors.OktaGuardError`.
+
+Shared by the middleware, :func:`~okta_guard.protect.scopes.require_scopes` and the FastAPI
+dependency so that all three answer byte for byte the same way.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+
+from starlette.types import Receive, Scope, Send
+
+from okta_guard.errors import (
+    InsufficientScopeError,
+    InvalidTokenError,
+    IssuerUnavailableError,
+    OktaGuardError,
+)
+
+__all__ = [
+    "MissingCredentialsError",
+    "challenge",
+    "error_body",
+    "error_headers",
+    "send_error",
+    "websocket_close_code",
+]
+
+# RFC 6750 §3: error_description is limited to %x20-21 / %x23-5B / %x5D-7E.
+_NOT_DESCRIPTION_CHAR = re.compile(r"[^\x20\x21\x23-\x5b\x5d-\x7e]")
+# scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
+_NOT_SCOPE_CHAR = re.compile(r"[^\x21\x23-\x5b\x5d-\x7e]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+WS_POLICY_VIOLATION = 1008
+WS_INTERNAL_ERROR = 1011
+WS_TRY_AGAIN_LATER = 1013
+
+
+class MissingCredentialsError(InvalidTokenError):
+    """401 without an error code: the request carries no bearer access token at all.
+
+    RFC 6750 §3.1 says such a challenge must not include an ``error`` attribute;
+    the JSON body uses ``"error": "missing_token"``.
+    """
+
+    default_description = (
+        "Authentication required: send an access token as 'Authorization: Bearer <token>'."
+    )
+
+    def __init__(self, description: str | None = None, *, reason: str | None = None) -> None:
+        super().__init__(description, reason=reason or "missing_token")
+
+
+def quote(value: str) -> str:
+    """Return ``value`` as an HTTP quoted-string (quotes and backslashes escaped)."""
+    value = _CONTROL.sub("", value)
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _description(text: str) -> str:
+    return _NOT_DESCRIPTION_CHAR.sub("", text.replace('"', "'").replace("\\", "/"))
+
+
+def challenge(
+    exc: OktaGuardError | None, realm: str, resource_metadata: str | None = None
+) -> str | None:
+    """Build the ``WWW-Authenticate`` value for ``exc`` (``None`` = no credentials).
+
+    Returns ``None`` when no challenge belongs on the answer (503, 500).
+    """
+    if exc is not None and exc.status_code not in (400, 401, 403):
+        return None
+    parts = [f"Bearer realm={quote(realm)}"]
+    if exc is not None and not isinstance(exc, MissingCredentialsError):
+        parts.append(f"error={quote(exc.error)}")
+        parts.append(f'error_description="{_description(exc.description)}"')
+        if isinstance(exc, InsufficientScopeError):
+            scopes = " ".join(
+                s for s in (_NOT_SCOPE_CHAR.sub("", s) for s in exc.required_scopes) if s
+            )
+            parts.append(f'scope="{scopes}"')
+    if resource_metadata and (exc is None or exc.status_code in (401, 403)):
+        parts.append(f"resource_metadata={quote(resource_metadata)}")
+    return ", ".join(parts)
+
+
+def error_body(exc: OktaGuardError) -> bytes:
+    """The small JSON body: ``{"error": ..., "error_description": ...}``."""
+    code = "missing_token" if isinstance(exc, MissingCredentialsError) else exc.error
+    return json.dumps(
+        {"error": code, "error_description": exc.description}, separators=(",", ":")
+    ).encode()
+
+
+def error_headers(
+    exc: OktaGuardError, realm: str, resource_metadata: str | None = None
+) -> dict[str, str]:
+    """Headers of the answer to ``exc``: ``WWW-Authenticate`` and/or ``Retry-After``."""
+    headers: dict[str, str] = {"cache-control": "no-store"}
+    value = challenge(exc, realm, resource_metadata)
+    if value is not None:
+        headers["www-authenticate"] = value
+    if isinstance(exc, IssuerUnavailableError):
+        headers["retry-after"] = str(max(1, math.ceil(exc.retry_after)))
+    return headers
+
+
+def websocket_close_code(exc: OktaGuardError) -> int:
+    """1013 (try again later) for 503, 1011 for server errors, else 1008."""
+    if exc.status_code == 503:
+        return WS_TRY_AGAIN_LATER
+    if exc.status_code >= 500:
+        return WS_INTERNAL_ERROR
+    return WS_POLICY_VIOLATION
+
+
+async def send_error(
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+    exc: OktaGuardError,
+    realm: str,
+    resource_metadata: str | None = None,
+    *,
+    websocket_http_denial: bool = False,
+) -> None:
+    """Answer ``exc`` on a raw ASGI connection (HTTP response or websocket close).
+
+    Websockets are closed before accepting; with ``websocket_http_denial`` and a
+    server offering the ``websocket.http.response`` extension, the handshake is
+    refused with the full HTTP answer (status, ``WWW-Authenticate``, body) instead.
+    """
+    prefix = "http"
+    if scope["type"] == "websocket":
+        message = await receive()
+        if message["type"] != "websocket.connect":
+            return
+        extensions = scope.get("extensions") or {}
+        if not (websocket_http_denial and "websocket.http.response" in extensions):
+            # The server turns a close before accept into a refused handshake (HTTP 403).
+            await send(
+                {"type": "websocket.close", "code": websocket_close_code(exc), "reason": exc.error}
+            )
+            return
+        prefix = "websocket.http"
+    body = error_body(exc)
+    headers = [
+        (k.encode("latin-1"), v.encode("latin-1", "replace"))
+        for k, v in error_headers(exc, realm, resource_metadata).items()
+    ]
+    headers.append((b"content-type", b"application/json"))
+    headers.append((b"content-length", str(len(body)).encode()))
+    await send({"type": f"{prefix}.response.start", "status": exc.status_code, "headers": headers})
+    await send({"type": f"{prefix}.response.body", "body": body})

@@ -1,0 +1,247 @@
+"""``require_scopes``: per-route scope requirements for Starlette endpoints.
+
+Decorate a function endpoint (sync or async), an ``HTTPEndpoint`` method or class,
+a websocket function or a ``WebSocketEndpoint`` (its ``on_connect`` or the class)::
+
+    @require_scopes("orders:read")                   # every listed scope
+    async def list_orders(request): ...
+
+    @require_scopes(any_of=["orders:read", "admin"])  # at least one of them
+    def show_order(request): ...
+
+Behind :class:`~okta_guard.OktaGuardMiddleware` the decorator reads the token the
+middleware verified; without it, it verifies the ``Authorization`` header itself
+with ``verifier=`` or ``app.state.okta_guard_verifier``.  Failures get the same
+RFC 6750 answers as the middleware (websockets are closed before accepting).
+The requirement is stored on the endpoint as ``__okta_guard_scopes__`` (a
+:class:`ScopeRequirement`) for :func:`okta_guard.protect.audit.audit_routes`.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import logging
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar, cast
+
+from starlette.concurrency import run_in_threadpool
+from starlette.endpoints import HTTPEndpoint, WebSocketEndpoint
+from starlette.requests import HTTPConnection, Request
+from starlette.responses import Response
+from starlette.websockets import WebSocket
+
+from okta_guard.errors import ConfigurationError, OktaGuardError
+from okta_guard.models import AccessToken
+from okta_guard.protect.bearer import (
+    MIDDLEWARE_KEY,
+    ScopeRequirement,
+    Verifier,
+    authenticate_connection,
+    default_realm,
+    find_verifier,
+)
+from okta_guard.protect.challenge import error_body, error_headers, websocket_close_code
+
+__all__ = [
+    "SCOPES_ATTR",
+    "ScopeRequirement",
+    "error_response",
+    "get_requirement",
+    "require_scopes",
+]
+
+logger = logging.getLogger("okta_guard.protect.scopes")
+
+#: Attribute holding an endpoint's :class:`ScopeRequirement`.
+SCOPES_ATTR = "__okta_guard_scopes__"
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def get_requirement(endpoint: object) -> ScopeRequirement | None:
+    """The :class:`ScopeRequirement` stored on ``endpoint`` by :func:`require_scopes`."""
+    value = getattr(endpoint, SCOPES_ATTR, None)
+    return value if isinstance(value, ScopeRequirement) else None
+
+
+def _realm(conn: HTTPConnection, explicit: str | None, verifier: Verifier | None) -> str:
+    if explicit is not None:
+        return explicit
+    middleware = conn.scope.get(MIDDLEWARE_KEY)
+    if middleware is not None:
+        return str(middleware.realm)
+    if verifier is None:
+        try:
+            verifier = find_verifier(conn.scope)
+        except ConfigurationError:
+            verifier = None
+    return default_realm(verifier)
+
+
+def _metadata_url(conn: HTTPConnection, explicit: str | None) -> str | None:
+    if explicit is not None:
+        return explicit or None
+    middleware = conn.scope.get(MIDDLEWARE_KEY)
+    if middleware is not None:
+        url: str | None = middleware.metadata_url(conn.scope)
+        return url
+    from okta_guard.protect.metadata import ProtectedResourceMetadata
+
+    for route in getattr(conn.scope.get("app"), "routes", None) or ():
+        endpoint = getattr(route, "endpoint", None)
+        if isinstance(endpoint, ProtectedResourceMetadata):
+            return endpoint.metadata_url(conn.scope)
+    return None
+
+
+def error_response(
+    exc: OktaGuardError, realm: str = "api", resource_metadata: str | None = None
+) -> Response:
+    """A Starlette ``Response`` answering ``exc`` per RFC 6750."""
+    return Response(
+        error_body(exc),
+        status_code=exc.status_code,
+        headers=error_headers(exc, realm, resource_metadata),
+        media_type="application/json",
+    )
+
+
+class _Guard:
+    """The check run before a decorated endpoint: authenticate, then check scopes."""
+
+    def __init__(
+        self,
+        requirement: ScopeRequirement,
+        verifier: Verifier | None,
+        realm: str | None,
+        resource_metadata: str | None,
+    ) -> None:
+        self.requirement = requirement
+        self.verifier = verifier
+        self.realm = realm
+        self.resource_metadata = resource_metadata
+
+    async def refuse(self, conn: HTTPConnection) -> Response | None:
+        """Return ``None`` if ``conn`` may proceed, else the answer (websockets: closed)."""
+        try:
+            token = await authenticate_connection(conn, self.verifier)
+            self.requirement.check(token)
+        except OktaGuardError as exc:
+            if exc.status_code >= 500 and exc.status_code != 503:
+                logger.error("okta-guard cannot check %r: %s", conn.url.path, exc.description)
+            else:
+                logger.debug("okta-guard refused %r: %s", conn.url.path, exc.reason)
+            if isinstance(conn, WebSocket):
+                await conn.close(code=websocket_close_code(exc), reason=exc.error)
+                return Response(status_code=exc.status_code)
+            return error_response(
+                exc,
+                _realm(conn, self.realm, self.verifier),
+                _metadata_url(conn, self.resource_metadata)
+                if exc.status_code in (401, 403)
+                else None,
+            )
+        return None
+
+
+def _find_connection(args: tuple[Any, ...], kwargs: dict[str, Any]) -> HTTPConnection:
+    for value in (*args, *kwargs.values()):
+        if isinstance(value, HTTPConnection):
+            return value
+    raise TypeError("require_scopes: the endpoint received no Request or WebSocket argument")
+
+
+def _wrap_function(func: _F, guard: _Guard) -> _F:
+    is_async = inspect.iscoroutinefunction(func)
+    all_of = frozenset(guard.requirement.all_of)
+    any_of = frozenset(guard.requirement.any_of)
+
+    @functools.wraps(func)
+    async def wrapper(*args: Any, **kwargs: Any) -> Any:
+        conn = args[-1] if args else None
+        # An exact class check first: isinstance() against HTTPConnection (an ABC) is slow.
+        if conn.__class__ is not Request and not isinstance(conn, HTTPConnection):
+            conn = _find_connection(args, kwargs)
+        user = conn.scope.get("user")
+        # Fast path: the middleware verified a token that holds the scopes.
+        if not (
+            user.__class__ is AccessToken
+            and all_of <= user.scopes
+            and (not any_of or not any_of.isdisjoint(user.scopes))
+        ):
+            refusal = await guard.refuse(conn)
+            if refusal is not None:
+                return None if isinstance(conn, WebSocket) else refusal
+        if is_async:
+            return await func(*args, **kwargs)
+        return await run_in_threadpool(func, *args, **kwargs)
+
+    return cast(_F, wrapper)
+
+
+def _wrap_class(cls: type[Any], guard: _Guard) -> type[Any]:
+    original = cls.dispatch
+
+    async def dispatch(self: Any) -> None:
+        conn: HTTPConnection
+        if issubclass(cls, WebSocketEndpoint):
+            conn = WebSocket(self.scope, receive=self.receive, send=self.send)
+        else:
+            conn = HTTPConnection(self.scope)
+        refusal = await guard.refuse(conn)
+        if refusal is None:
+            await original(self)
+        elif not isinstance(conn, WebSocket):
+            await refusal(self.scope, self.receive, self.send)
+
+    namespace = {"dispatch": dispatch, "__module__": cls.__module__, "__doc__": cls.__doc__}
+    new_cls = type(cls.__name__, (cls,), namespace)
+    new_cls.__qualname__ = cls.__qualname__
+    return new_cls
+
+
+def require_scopes(
+    *scopes: str,
+    any_of: Iterable[str] | None = None,
+    verifier: Verifier | None = None,
+    realm: str | None = None,
+    resource_metadata: str | None = None,
+) -> Callable[[_F], _F]:
+    """Require a valid access token granting every one of ``scopes`` (and one of ``any_of``).
+
+    Args:
+        scopes: scopes that must all be granted.
+        any_of: alternatives, at least one of which must be granted.
+        verifier: verifier to use when no middleware verified the request (default:
+            the middleware's, else ``app.state.okta_guard_verifier``).
+        realm: ``realm`` of the challenges (default: the verifier's audience).
+        resource_metadata: RFC 9728 metadata URL for 401/403 challenges (default:
+            the app's ``/.well-known/oauth-protected-resource`` if it serves one;
+            ``""`` for none).
+    """
+    if any_of is not None and isinstance(any_of, str):
+        any_of = [any_of]
+    requirement = ScopeRequirement.build(scopes, any_of)
+    guard = _Guard(requirement, verifier, realm, resource_metadata)
+
+    def decorator(endpoint: _F) -> _F:
+        wrapped: Any
+        if inspect.isclass(endpoint) and issubclass(endpoint, (HTTPEndpoint, WebSocketEndpoint)):
+            wrapped = _wrap_class(endpoint, guard)
+        elif callable(endpoint):
+            wrapped = _wrap_function(endpoint, guard)
+        else:
+            raise TypeError("require_scopes decorates endpoints (functions or endpoint classes)")
+        previous = get_requirement(endpoint)
+        if previous is not None:  # stacked decorators: all of them apply
+            requirement_all = ScopeRequirement(
+                tuple(dict.fromkeys((*previous.all_of, *requirement.all_of))),
+                requirement.any_of or previous.any_of,
+            )
+        else:
+            requirement_all = requirement
+        setattr(wrapped, SCOPES_ATTR, requirement_all)
+        return cast(_F, wrapped)
+
+    return decorator

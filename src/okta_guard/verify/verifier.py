@@ -1,0 +1,437 @@
+"""TokenVerifier: decide, fast and fail-closed, whether an Okta access token is good.
+
+Order of work for a token never seen before: size cap, strict compact-JWS
+structure and header (:mod:`okta_guard.verify.jws`), ``typ``, the key for its ``kid``
+from the key cache (:mod:`okta_guard.verify.key_cache`), the RSA signature, and only then
+the claims (:mod:`okta_guard.verify.claims`).  Accepted tokens go to a bounded cache
+(:mod:`okta_guard.verify.verdict_cache`); a repeated token costs one dictionary lookup
+plus a time and key check.
+
+Whatever the input, only :class:`~okta_guard.errors.OktaGuardError`
+subclasses leave :meth:`TokenVerifier.verify`: ``InvalidTokenError`` (401,
+with a stable ``reason``) or ``IssuerUnavailableError`` (503) when no usable key
+is cached and the issuer cannot be reached.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
+from types import TracebackType
+from typing import Any
+
+import httpx
+
+from okta_guard.errors import ConfigurationError, InvalidTokenError, OktaGuardError
+from okta_guard.models import AccessToken
+from okta_guard.settings import env_list, issuer_from_domain, issuer_from_env
+from okta_guard.settings import validate_issuer as _validate_issuer
+from okta_guard.verify.claims import ClaimRules, check_claims, check_typ
+from okta_guard.verify.jws import (
+    SUPPORTED_ALGORITHMS,
+    CheckedHeader,
+    ParsedToken,
+    decode_payload,
+    parse_token,
+    reject,
+    verify_signature,
+)
+from okta_guard.verify.key_cache import KeyCache
+from okta_guard.verify.key_policy import PolicyConfig
+from okta_guard.verify.keyset import KeyEntry
+from okta_guard.verify.options import audiences_of, checked_jwks_uri, positive_seconds
+from okta_guard.verify.stats import VerifierStats
+from okta_guard.verify.verdict_cache import CachedVerdict, VerifiedTokenCache
+
+__all__ = ["TokenVerifier"]
+
+logger = logging.getLogger("okta_guard.verify.verifier")
+_new_tuple = tuple.__new__  # builds a NamedTuple without its Python-level __new__
+
+
+class TokenVerifier:
+    """Verifies access tokens of one Okta custom authorization server.
+
+    ``TokenVerifier(issuer, audience)`` is enough; keys are discovered and
+    fetched on first use (or at start-up with :meth:`prewarm`).  ``audience``
+    is one string or several (a token must name at least one).  Options:
+
+    * ``leeway``: clock skew allowance in seconds for ``exp``/``nbf``/``iat``.
+    * ``client_ids``: allowed ``cid`` / ``client_id`` values (``None``: any).
+    * ``jwks_uri``: use this key set URL and skip discovery.
+    * ``jwks_cooldown``: minimum seconds between refetches caused by unknown kids.
+    * ``max_stale``: how long past its time to live a key set may still be used
+      while the issuer cannot be reached.
+    * ``algorithms``: allowed ``alg`` values (RS256/RS384/RS512; RS256 only by default).
+    * ``required_claims``: extra claims that must be present.
+    * ``max_token_lifetime``: refuse tokens living longer (``exp - iat``) than this.
+    * ``max_token_size``: refuse longer tokens before parsing (8 KiB).
+    * ``strict_rfc9068``: ``typ`` must be ``at+jwt``; ``jti``, ``sub``, ``iat`` and
+      ``client_id`` are required.
+    * ``token_cache_size``: how many verified tokens to remember (0 disables).
+    * ``clock``, ``http_client``, ``async_http_client``: injectable for tests
+      and for sharing connection pools; clients given here are never closed by us.
+    """
+
+    def __init__(
+        self,
+        issuer: str,
+        audience: str | Iterable[str],
+        *,
+        leeway: float = 60.0,
+        client_ids: Iterable[str] | None = None,
+        jwks_uri: str | None = None,
+        jwks_cooldown: float = 30.0,
+        max_stale: float = 86400.0,
+        clock: Callable[[], float] = time.time,
+        http_client: httpx.Client | None = None,
+        async_http_client: httpx.AsyncClient | None = None,
+        algorithms: Iterable[str] = ("RS256",),
+        required_claims: Iterable[str] = (),
+        max_token_lifetime: float | None = None,
+        max_token_size: int = 8192,
+        strict_rfc9068: bool = False,
+        token_cache_size: int = 4096,
+        timeout: float = 5.0,
+        min_key_ttl: float = 300.0,
+        max_key_ttl: float = 86400.0,
+        rand: Callable[[], float] = random.random,
+    ) -> None:
+        self._issuer = _validate_issuer(issuer)
+        self._audience: str | tuple[str, ...] = (
+            audience if isinstance(audience, str) else audiences_of(audience)
+        )
+        audiences = audiences_of(audience)
+        algs = (algorithms,) if isinstance(algorithms, str) else tuple(algorithms)
+        unsupported = [a for a in algs if a not in SUPPORTED_ALGORITHMS]
+        if not algs or unsupported:
+            raise ConfigurationError(
+                f"Unsupported algorithms {unsupported or list(algs)!r}: okta-guard verifies "
+                f"only {sorted(SUPPORTED_ALGORITHMS)} (Okta signs access tokens with RS256)."
+            )
+        if client_ids is not None:
+            ids = (client_ids,) if isinstance(client_ids, str) else tuple(client_ids)
+            if not ids or not all(isinstance(c, str) and c for c in ids):
+                raise ConfigurationError(
+                    "client_ids is empty: list the allowed client ids, or pass None to allow any."
+                )
+            allowed_ids: frozenset[str] | None = frozenset(ids)
+        else:
+            allowed_ids = None
+        if max_token_lifetime is not None:
+            max_token_lifetime = positive_seconds(
+                "max_token_lifetime", max_token_lifetime, allow_zero=False
+            )
+        if not isinstance(max_token_size, int) or max_token_size < 256:
+            raise ConfigurationError("max_token_size must be an integer of at least 256 bytes.")
+        if not isinstance(token_cache_size, int) or token_cache_size < 0:
+            raise ConfigurationError("token_cache_size must be a non-negative integer.")
+        extra = (required_claims,) if isinstance(required_claims, str) else tuple(required_claims)
+        self._rules = ClaimRules(
+            issuer=self._issuer,
+            audiences=frozenset(audiences),
+            leeway=positive_seconds("leeway", leeway),
+            client_ids=allowed_ids,
+            required_claims=extra,
+            max_token_lifetime=max_token_lifetime,
+            strict_rfc9068=bool(strict_rfc9068),
+        )
+        self._algorithms = frozenset(algs)
+        self._max_token_size = max_token_size
+        self._clock = clock
+        self._tokens = VerifiedTokenCache(token_cache_size)
+        self._entries = self._tokens.entries
+        self._move_to_end = self._entries.move_to_end
+        self._headers: dict[bytes, CheckedHeader] = {}
+        fetch_timeout = positive_seconds("timeout", timeout, allow_zero=False)
+        config = PolicyConfig(
+            # Discovery plus the key request: at most three timeouts, then a flight is abandoned.
+            flight_timeout=3 * fetch_timeout + 5.0,
+            cooldown=positive_seconds("jwks_cooldown", jwks_cooldown),
+            max_stale=positive_seconds("max_stale", max_stale),
+            min_ttl=positive_seconds("min_key_ttl", min_key_ttl),
+            max_ttl=max(positive_seconds("max_key_ttl", max_key_ttl), min_key_ttl),
+        )
+        self._keys = KeyCache(
+            self._issuer,
+            jwks_uri=checked_jwks_uri(jwks_uri) if jwks_uri is not None else None,
+            algorithms=self._algorithms,
+            config=config,
+            clock=clock,
+            http_client=http_client,
+            async_http_client=async_http_client,
+            timeout=fetch_timeout,
+            on_keys_removed=self._keys_removed,
+            rand=rand,
+        )
+        self._leeway = self._rules.leeway
+        self._current_key = self._keys.current
+        self._strict = self._rules.strict_rfc9068
+        # Hot-path counters are plain integers (a lock would cost more than the cache hit);
+        # under heavy thread contention they may undercount slightly.  Rejections are rarer
+        # and counted exactly.
+        self._hits = 0
+        self._accepted = 0
+        self._verdicts: Counter[str] = Counter()
+        self._count_lock = threading.Lock()
+
+    # -- construction helpers ------------------------------------------------------------
+
+    @classmethod
+    def from_domain(
+        cls,
+        domain: str,
+        audience: str | Iterable[str],
+        auth_server_id: str = "default",
+        **options: Any,
+    ) -> TokenVerifier:
+        """Build from the Okta domain ("Tenant ID", e.g. ``dev-123456.okta.com``)."""
+        return cls(issuer_from_domain(domain, auth_server_id), audience, **options)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **options: Any) -> TokenVerifier:
+        """Build from ``OKTA_ISSUER`` (or ``OKTA_DOMAIN`` + ``OKTA_AUTH_SERVER_ID``),
+        ``OKTA_AUDIENCE`` and optionally ``OKTA_CLIENT_IDS`` (comma separated).
+
+        Keyword ``options`` are passed on and win over the environment.
+        """
+        source = os.environ if env is None else env
+        issuer = issuer_from_env(source)
+        audience: str | tuple[str, ...] | None = options.pop("audience", None)
+        if audience is None:
+            audiences = env_list(source.get("OKTA_AUDIENCE"))
+            if not audiences:
+                raise ConfigurationError(
+                    "OKTA_AUDIENCE is not set: set it to your authorization server's audience "
+                    "(e.g. api://default)."
+                )
+            audience = audiences[0] if len(audiences) == 1 else audiences
+        client_ids = env_list(source.get("OKTA_CLIENT_IDS"))
+        if client_ids and "client_ids" not in options:
+            options["client_ids"] = client_ids
+        return cls(issuer, audience, **options)
+
+    # -- public properties -----------------------------------------------------------------
+
+    @property
+    def issuer(self) -> str:
+        """The configured issuer (compared exactly with ``iss``)."""
+        return self._issuer
+
+    @property
+    def audience(self) -> str | tuple[str, ...]:
+        """The configured audience (a string, or a tuple when several were given)."""
+        return self._audience
+
+    @property
+    def key_cache(self) -> KeyCache:
+        """The key cache (for diagnostics; its API is not part of the stable contract)."""
+        return self._keys
+
+    @property
+    def stats(self) -> VerifierStats:
+        """A snapshot of the counters."""
+        policy = self._keys.policy
+        with self._count_lock:
+            verdicts = dict(self._verdicts)
+        hits, accepted = self._hits, self._accepted
+        if hits + accepted:
+            verdicts["ok"] = hits + accepted
+        return VerifierStats(
+            fetches=policy.fetches,
+            fetch_failures=policy.fetch_failures,
+            stale_serves=policy.stale_serves,
+            unknown_kids=policy.unknown_kids,
+            cache_hits=hits,
+            cache_misses=accepted + sum(verdicts.values()) - verdicts.get("ok", 0),
+            verdicts=verdicts,
+            key_set_generation=policy.generation,
+            keys_cached=len(policy.keys),
+            cached_tokens=len(self._tokens),
+            jwks_uri=self._keys.jwks_uri,
+        )
+
+    def __repr__(self) -> str:
+        return f"TokenVerifier(issuer={self._issuer!r}, audience={self._audience!r})"
+
+    # -- verification --------------------------------------------------------------------
+
+    def _finish(self, token: str, parsed: ParsedToken, entry: KeyEntry) -> AccessToken:
+        if entry.alg is not None and entry.alg != parsed.alg:
+            raise reject("alg_not_allowed")
+        # The payload is decoded (not trusted) while the token is still hot in the CPU caches;
+        # a decoding error is reported only after the signature, so a forgery always gets the
+        # same answer whatever its payload.
+        try:
+            claims: dict[str, Any] | None = decode_payload(parsed)
+        except InvalidTokenError:
+            claims = None
+        if not verify_signature(parsed, entry.key):
+            raise reject("bad_signature")
+        if claims is None:
+            raise reject("malformed")
+        result, exp, nbf = check_claims(claims, self._rules, self._clock())
+        self._tokens.put(token, _new_tuple(CachedVerdict, (result, exp, nbf, parsed.kid, entry)))
+        self._accepted += 1
+        return result
+
+    def _failed(self, exc: Exception) -> OktaGuardError:
+        if isinstance(exc, OktaGuardError):
+            error = exc
+            if isinstance(exc, InvalidTokenError):
+                logger.debug("okta-guard: token rejected (%s)", exc.reason)
+        else:
+            # A bug, not an attack we know: fail closed, and never log the token.
+            logger.error("okta-guard: unexpected %s while verifying a token", type(exc).__name__)
+            error = InvalidTokenError(reason="internal_error")
+        with self._count_lock:
+            self._verdicts[error.reason] += 1
+        return error
+
+    def _cached_or_parsed(self, token: str, now: float) -> AccessToken | ParsedToken:
+        """The still-valid cached verdict for ``token``, else its checked structure and header.
+
+        The I/O-free first half of :meth:`verify` and :meth:`verify_async`.
+        """
+        verdict = self._entries.get(token) if type(token) is str else None
+        if verdict is not None:
+            hit = self._cached(token, verdict, now)
+            if hit is not None:
+                return hit
+        parsed = parse_token(
+            token,
+            max_size=self._max_token_size,
+            algorithms=self._algorithms,
+            header_cache=self._headers,
+        )
+        if parsed.typ is not None or self._strict:
+            check_typ(parsed.typ, strict=self._strict)
+        return parsed
+
+    def verify(self, token: str) -> AccessToken:
+        """Verify ``token`` (the bare JWT, without ``Bearer``) and return its :class:`AccessToken`.
+
+        Raises :class:`~okta_guard.errors.InvalidTokenError` or
+        :class:`~okta_guard.errors.IssuerUnavailableError`; nothing else.
+        """
+        try:
+            now = self._clock()
+            parsed = self._cached_or_parsed(token, now)
+            if isinstance(parsed, AccessToken):
+                return parsed
+            entry = self._keys.fresh(parsed.kid, now) or self._keys.get_key(parsed.kid)
+            return self._finish(token, parsed, entry)
+        except Exception as exc:
+            raise self._failed(exc) from None
+
+    async def verify_async(self, token: str) -> AccessToken:
+        """Like :meth:`verify`, but waits for key fetches without blocking the event loop."""
+        try:
+            now = self._clock()
+            parsed = self._cached_or_parsed(token, now)
+            if isinstance(parsed, AccessToken):
+                return parsed
+            entry = self._keys.fresh(parsed.kid, now) or await self._keys.get_key_async(parsed.kid)
+            return self._finish(token, parsed, entry)
+        except Exception as exc:
+            raise self._failed(exc) from None
+
+    def verify_cached(self, token: str) -> AccessToken | None:
+        """The :class:`AccessToken` of a token accepted before, if that verdict still holds.
+
+        Still holds means: cached, not expired, past its ``nbf``, and its key still the
+        current key for its ``kid``.  No parsing, no I/O, no counting of misses, never
+        raises: ``None`` only means "ask :meth:`verify` or :meth:`verify_async`", which
+        give the precise answer.  The middleware's hot path for a repeated token.
+        """
+        verdict = self._entries.get(token) if type(token) is str else None
+        if verdict is None:
+            return None
+        return self._cached(token, verdict, self._clock())
+
+    def _cached(self, token: str, verdict: CachedVerdict, now: float) -> AccessToken | None:
+        result, exp, nbf, kid, key = verdict
+        leeway = self._leeway
+        policy = self._keys.policy
+        # Common case, lock-free: a fresh key set (no refresh due) still holding this very key,
+        # and the token inside its lifetime.
+        if (
+            now < policy.refresh_at
+            and now <= policy.expires_at
+            and now - leeway < exp
+            and now + leeway >= nbf
+            and policy.keys.get(kid) is key
+        ):
+            try:  # noqa: SIM105 - cheaper than contextlib.suppress on the hot path
+                self._move_to_end(token)
+            except KeyError:  # evicted by another thread meanwhile; the verdict still holds
+                pass
+            self._hits += 1
+            return result
+        # Anything else (expired, key gone, stale key set, refresh due): the careful check,
+        # which also drops dead entries; a miss falls through to a full verification.
+        hit = self._tokens.get(token, now, leeway, self._current_key)
+        if hit is not None:
+            self._hits += 1
+        return hit
+
+    def _keys_removed(self, kids: frozenset[str]) -> None:
+        dropped = self._tokens.purge_kids(kids)
+        logger.info(
+            "okta-guard: %d signing key(s) left the key set of %s; %d cached token(s) dropped",
+            len(kids),
+            self._issuer,
+            dropped,
+        )
+
+    # -- life cycle ----------------------------------------------------------------------
+
+    def prewarm(self) -> None:
+        """Fetch the signing keys now (e.g. at start-up).
+
+        Raises :class:`~okta_guard.errors.IssuerUnavailableError` if they cannot be fetched.
+        """
+        self._keys.prewarm()
+
+    async def prewarm_async(self) -> None:
+        """Fetch the signing keys now without blocking the event loop; raise on failure."""
+        await self._keys.prewarm_async()
+
+    def clear_cache(self) -> None:
+        """Forget every verified token (keys stay cached)."""
+        self._tokens.clear()
+
+    def close(self) -> None:
+        """Close the HTTP client the verifier created itself."""
+        self._keys.close()
+
+    async def aclose(self) -> None:
+        """Stop background key refreshes on this loop and close owned clients."""
+        await self._keys.aclose()
+
+    def __enter__(self) -> TokenVerifier:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    async def __aenter__(self) -> TokenVerifier:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()

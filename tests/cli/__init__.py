@@ -1,0 +1,1 @@
+"""Tests of okta_guard.cli."""

@@ -1,0 +1,417 @@
+"""TokenVerifier: configuration, construction helpers, the verified-token cache, counters."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pytest
+
+from okta_guard.errors import ConfigurationError, InvalidTokenError, IssuerUnavailableError
+from okta_guard.testing import FakeClock, MockIssuer
+from okta_guard.verify.stats import VerifierStats
+from okta_guard.verify.verdict_cache import VerifiedTokenCache
+from okta_guard.verify.verifier import TokenVerifier
+from tests.support.verifier_helpers import (
+    AUDIENCE,
+    ISSUER,
+    NOW,
+    JwksEndpoint,
+    claims,
+    jwk,
+    token,
+    verifier,
+)
+
+# -- configuration -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("issuer", "needle"),
+    [
+        ("http://okta.example.com/oauth2/default", "https"),
+        ("https://okta.example.com", "custom authorization server"),
+        ("https://{yourOktaDomain}/oauth2/default", "placeholder"),
+        ("https://dev-1-admin.okta.com/oauth2/default", "admin"),
+        ("https://okta.example.com/oauth2/default/", "slash"),
+        ("", "empty"),
+    ],
+)
+def test_bad_issuer_fails_at_construction(issuer: str, needle: str) -> None:
+    with pytest.raises(ConfigurationError) as info:
+        TokenVerifier(issuer, AUDIENCE)
+    assert needle in str(info.value)
+
+
+@pytest.mark.parametrize("audience", ["", "  ", [], [""], ("a", 5), None, 5])
+def test_empty_audience_fails(audience: Any) -> None:
+    with pytest.raises(ConfigurationError) as info:
+        TokenVerifier(ISSUER, audience)
+    assert "audience" in str(info.value).lower()
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"leeway": -1},
+        {"leeway": float("nan")},
+        {"leeway": "soon"},
+        {"jwks_cooldown": float("inf")},
+        {"max_stale": -5},
+        {"client_ids": []},
+        {"client_ids": [""]},
+        {"max_token_size": 10},
+        {"token_cache_size": -1},
+        {"max_token_lifetime": 0},
+        {"jwks_uri": "http://keys.example.com/jwks"},
+        {"jwks_uri": "ftp://keys.example.com/jwks"},
+        {"jwks_uri": "https://[::1"},
+        {"timeout": 0},
+    ],
+)
+def test_bad_options_fail(options: dict[str, Any]) -> None:
+    with pytest.raises(ConfigurationError):
+        TokenVerifier(ISSUER, AUDIENCE, **options)
+
+
+def test_loopback_issuer_and_jwks_uri_allowed_over_http() -> None:
+    v = TokenVerifier(
+        "http://127.0.0.1:8080/oauth2/default",
+        AUDIENCE,
+        jwks_uri="http://localhost:8080/oauth2/default/v1/keys",
+    )
+    assert v.issuer == "http://127.0.0.1:8080/oauth2/default"
+
+
+def test_properties_and_repr() -> None:
+    v = TokenVerifier(ISSUER, ("api://a", "api://b"), client_ids="svc")
+    assert v.issuer == ISSUER
+    assert v.audience == ("api://a", "api://b")
+    assert TokenVerifier(ISSUER, AUDIENCE).audience == AUDIENCE
+    assert repr(v) == f"TokenVerifier(issuer={ISSUER!r}, audience=('api://a', 'api://b'))"
+
+
+def test_from_domain() -> None:
+    v = TokenVerifier.from_domain("dev-123456.okta.com", AUDIENCE)
+    assert v.issuer == "https://dev-123456.okta.com/oauth2/default"
+    v2 = TokenVerifier.from_domain("https://dev-123456.okta.com", AUDIENCE, "aus123", leeway=5)
+    assert v2.issuer == "https://dev-123456.okta.com/oauth2/aus123"
+
+
+def test_from_env() -> None:
+    env = {
+        "OKTA_DOMAIN": "dev-1.okta.com",
+        "OKTA_AUTH_SERVER_ID": "orders",
+        "OKTA_AUDIENCE": "api://orders",
+        "OKTA_CLIENT_IDS": "svc-a, svc-b",
+    }
+    v = TokenVerifier.from_env(env)
+    assert v.issuer == "https://dev-1.okta.com/oauth2/orders"
+    assert v.audience == "api://orders"
+    v2 = TokenVerifier.from_env({"OKTA_ISSUER": ISSUER, "OKTA_AUDIENCE": "api://a api://b"})
+    assert v2.audience == ("api://a", "api://b")
+
+
+def test_from_env_client_ids_enforced() -> None:
+    endpoint = JwksEndpoint()
+    env = {"OKTA_ISSUER": ISSUER, "OKTA_AUDIENCE": AUDIENCE, "OKTA_CLIENT_IDS": "other"}
+    v = TokenVerifier.from_env(env, clock=FakeClock(NOW), http_client=endpoint.client())
+    with pytest.raises(InvalidTokenError) as info:
+        v.verify(token())
+    assert info.value.reason == "client_id_not_allowed"
+
+
+@pytest.mark.parametrize(
+    ("env", "needle"),
+    [
+        ({"OKTA_AUDIENCE": AUDIENCE}, "OKTA_ISSUER"),
+        ({"OKTA_ISSUER": ISSUER}, "OKTA_AUDIENCE"),
+        ({"OKTA_ISSUER": ISSUER + "/", "OKTA_AUDIENCE": AUDIENCE}, "slash"),
+    ],
+)
+def test_from_env_errors(env: dict[str, str], needle: str) -> None:
+    with pytest.raises(ConfigurationError) as info:
+        TokenVerifier.from_env(env)
+    assert needle in str(info.value)
+
+
+# -- claims options ----------------------------------------------------------------------
+
+
+def test_access_token_fields() -> None:
+    at = verifier().verify(token(claims(scp=["a", "b"], uid="00u1", sub="me@example.com")))
+    assert at.scopes == {"a", "b"}
+    assert at.client_id == "svc"
+    assert at.subject == "me@example.com"
+    assert at.issuer == ISSUER
+    assert at.audience == (AUDIENCE,)
+    assert at.expires_at.timestamp() == NOW + 3600
+    assert at.claims["uid"] == "00u1"
+
+
+def test_scp_must_be_a_list_of_strings() -> None:
+    with pytest.raises(InvalidTokenError) as info:
+        verifier().verify(token(claims(scp=["a", 1])))
+    assert info.value.reason == "bad_claim"
+
+
+def test_required_claims() -> None:
+    v = verifier(required_claims=("uid",))
+    with pytest.raises(InvalidTokenError) as info:
+        v.verify(token())
+    assert info.value.reason == "missing_claim"
+    assert v.verify(token(claims(uid="00u1"))).claims["uid"] == "00u1"
+
+
+def test_max_token_lifetime() -> None:
+    v = verifier(max_token_lifetime=3600)
+    assert v.verify(token()).client_id == "svc"
+    with pytest.raises(InvalidTokenError) as info:
+        v.verify(token(claims(exp=int(NOW) + 3601)))
+    assert info.value.reason == "lifetime_too_long"
+    with pytest.raises(InvalidTokenError):
+        v.verify(token(claims(iat=None, exp=int(NOW) + 7200)))
+
+
+def test_rs384_when_configured_and_key_alg_absent() -> None:
+    from okta_guard.verify.jws import SUPPORTED_ALGORITHMS
+    from tests.support.verifier_helpers import b64u_json, rsa_key
+
+    assert "RS384" in SUPPORTED_ALGORITHMS
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding
+
+    head = b64u_json({"alg": "RS384", "kid": "kid-a"})
+    body = b64u_json(claims())
+    sig = rsa_key("a").sign(f"{head}.{body}".encode(), padding.PKCS1v15(), hashes.SHA384())
+    from tests.support.verifier_helpers import b64u
+
+    tok = f"{head}.{body}.{b64u(sig)}"
+    v = verifier(JwksEndpoint(keys=[jwk(alg=None)]), algorithms=("RS256", "RS384"))
+    assert v.verify(tok).client_id == "svc"
+    with pytest.raises(InvalidTokenError) as info:
+        verifier(JwksEndpoint(keys=[jwk(alg=None)])).verify(tok)
+    assert info.value.reason == "alg_not_allowed"
+
+
+# -- the verified-token cache ------------------------------------------------------------
+
+
+def test_repeated_token_is_a_cache_hit() -> None:
+    v = verifier()
+    tok = token()
+    first = v.verify(tok)
+    assert v.verify(tok) is first
+    stats = v.stats
+    assert (stats.cache_hits, stats.cache_misses, stats.accepted) == (1, 1, 2)
+
+
+async def test_async_cache_hit() -> None:
+    v = verifier()
+    tok = token()
+    first = await v.verify_async(tok)
+    assert await v.verify_async(tok) is first
+    assert v.verify(tok) is first
+    assert v.stats.cache_hits == 2
+
+
+def test_cache_memory_is_bounded_under_a_flood_of_unique_tokens() -> None:
+    v = verifier(token_cache_size=50)
+    for i in range(200):
+        v.verify(token(claims(jti=f"AT.{i}")))
+    assert v.stats.cached_tokens == 50
+
+
+def test_cache_can_be_disabled_and_cleared() -> None:
+    v = verifier(token_cache_size=0)
+    tok = token()
+    assert v.verify(tok) is not v.verify(tok)
+    assert v.stats.cached_tokens == 0
+    v2 = verifier()
+    v2.verify(tok)
+    v2.clear_cache()
+    assert v2.stats.cached_tokens == 0
+
+
+def test_cache_hit_respects_nbf_after_clock_goes_back() -> None:
+    clock = FakeClock(NOW)
+    v = verifier(clock=clock)
+    tok = token(claims(nbf=int(NOW)))
+    v.verify(tok)
+    clock.set(NOW - 61)
+    with pytest.raises(InvalidTokenError) as info:
+        v.verify(tok)
+    assert info.value.reason == "not_yet_valid"
+
+
+def test_token_cache_unit() -> None:
+    cache = VerifiedTokenCache(2)
+    assert cache.get("x", NOW, 0, lambda kid, now: None) is None
+    assert cache.purge_kids(frozenset({"k"})) == 0
+    assert len(VerifiedTokenCache(0)) == 0
+
+
+def test_only_accepted_tokens_are_cached() -> None:
+    v = verifier()
+    for i in range(20):
+        with pytest.raises(InvalidTokenError):
+            v.verify(token(claims(jti=f"AT.{i}", aud="nope")))
+    assert v.stats.cached_tokens == 0
+
+
+# -- counters, failures, hygiene ---------------------------------------------------------
+
+
+def test_stats_snapshot() -> None:
+    v = verifier()
+    v.verify(token())
+    with pytest.raises(InvalidTokenError):
+        v.verify(token(claims(exp=1)))
+    with pytest.raises(InvalidTokenError):
+        v.verify("garbage")
+    stats = v.stats
+    assert isinstance(stats, VerifierStats)
+    assert stats.fetches == 1 and stats.fetch_failures == 0
+    assert stats.verdicts == {"ok": 1, "expired": 1, "malformed": 1}
+    assert stats.rejected == 2 and stats.accepted == 1
+    assert stats.keys_cached == 1 and stats.key_set_generation == 1
+    assert stats.jwks_uri == f"{ISSUER}/v1/keys"
+
+
+def test_unexpected_exception_fails_closed(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import okta_guard.verify.verifier as module
+
+    tok = token()
+
+    def boom(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError(f"bug holding {tok}")
+
+    monkeypatch.setattr(module, "check_claims", boom)
+    v = verifier()
+    with (
+        caplog.at_level(logging.DEBUG, logger="okta_guard"),
+        pytest.raises(InvalidTokenError) as info,
+    ):
+        v.verify(tok)
+    assert info.value.reason == "internal_error"
+    assert info.value.__cause__ is None and info.value.__suppress_context__
+    assert tok not in caplog.text and "RuntimeError" in caplog.text
+
+
+def test_no_token_in_logs_or_errors(caplog: pytest.LogCaptureFixture) -> None:
+    endpoint = JwksEndpoint(responses=[])
+    v = verifier(endpoint)
+    tokens = [token(claims(exp=1)), token(key="b"), token(kid="nope"), token()[:-5]]
+    with caplog.at_level(logging.DEBUG, logger="okta_guard"):
+        for tok in tokens:
+            with pytest.raises(InvalidTokenError) as info:
+                v.verify(tok)
+            for text in (str(info.value), repr(info.value), info.value.description):
+                assert tok[:40] not in text
+    for tok in tokens:
+        assert tok[:40] not in caplog.text
+        assert tok.split(".")[2][:20] not in caplog.text
+
+
+def test_refresh_failure_is_logged_without_tokens(caplog: pytest.LogCaptureFixture) -> None:
+    import httpx
+
+    endpoint = JwksEndpoint(responses=[httpx.Response(503)])
+    v = verifier(endpoint)
+    with (
+        caplog.at_level(logging.WARNING, logger="okta_guard"),
+        pytest.raises(IssuerUnavailableError),
+    ):
+        v.verify(token())
+    assert "HTTP 503" in caplog.text and "eyJ" not in caplog.text
+
+
+def test_owned_client_is_closed(okta_issuer_server: MockIssuer) -> None:
+    v = TokenVerifier(okta_issuer_server.issuer, okta_issuer_server.audience)
+    v.verify(okta_issuer_server.mint_token())
+    client = v.key_cache._owned_client
+    assert client is not None and not client.is_closed
+    v.close()
+    assert client.is_closed
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        claims(),
+        claims(aud=["x", AUDIENCE], scp=["a", "", "b"]),
+        claims(scp=None, scope="a  b c", cid=None, client_id="c2", sub=None, jti=None),
+        claims(scp=["a"], scope="b", exp=NOW + 10.5),
+        claims(scp=[]),
+    ],
+)
+def test_fast_access_token_matches_from_claims(payload: dict[str, Any]) -> None:
+    import dataclasses
+
+    from okta_guard.models import AccessToken
+    from okta_guard.verify import claims as claims_module
+    from okta_guard.verify.claims import ClaimRules, check_claims
+
+    assert claims_module._FAST_BUILD  # the shortcut is in use, so this test covers it
+    rules = ClaimRules(issuer=ISSUER, audiences=frozenset({AUDIENCE}))
+    fast, exp, _ = check_claims(dict(payload), rules, NOW)
+    assert type(fast) is AccessToken and fast.is_authenticated
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        fast.issuer = "x"  # type: ignore[misc]
+    reference = AccessToken.from_claims(payload)
+    for field in dataclasses.fields(AccessToken):
+        assert getattr(fast, field.name) == getattr(reference, field.name), field.name
+    assert exp == float(payload["exp"])
+
+
+def test_header_cache_is_per_verifier() -> None:
+    rs384 = token(header={"alg": "RS384"})
+    lenient = verifier(algorithms=("RS256", "RS384"))
+    with pytest.raises(InvalidTokenError):
+        lenient.verify(rs384)  # signed with RS256, so the signature fails
+    strict = verifier()
+    with pytest.raises(InvalidTokenError) as info:
+        strict.verify(rs384)
+    assert info.value.reason == "alg_not_allowed"
+
+
+def test_from_env_audience_option_wins() -> None:
+    v = TokenVerifier.from_env({"OKTA_ISSUER": ISSUER}, audience="api://x")
+    assert v.audience == "api://x"
+
+
+def test_token_cache_survives_concurrent_hits_and_purges() -> None:
+    import threading
+
+    from okta_guard.verify.keyset import KeyEntry
+    from okta_guard.verify.verdict_cache import CachedVerdict
+
+    cache = VerifiedTokenCache(500)
+    at = verifier().verify(token())
+    keys = {f"k{i % 5}": KeyEntry(f"k{i % 5}", "n", "e", None, None) for i in range(5)}  # type: ignore[arg-type]
+    for i in range(500):
+        kid = f"k{i % 5}"
+        cache.put(f"t{i}", CachedVerdict(at, NOW + 3600, float("-inf"), kid, keys[kid]))
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def hits() -> None:
+        try:
+            while not stop.is_set():
+                for i in range(500):
+                    cache.get(f"t{i}", NOW, 60, lambda kid, now: keys.get(kid))
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    thread = threading.Thread(target=hits)
+    thread.start()
+    try:
+        for i in range(5):
+            cache.purge_kids(frozenset({f"k{i}"}))
+    finally:
+        stop.set()
+        thread.join(10)
+    assert not errors
+    assert len(cache) == 0
