@@ -21,6 +21,11 @@ _EXPORTS: dict[str, str] = {
     "ServiceToken": "okta_guard.models",
     "OktaGuardMiddleware": "okta_guard.protect.middleware",
     "require_scopes": "okta_guard.protect.scopes",
+    "Verifier": "okta_guard.protect.protocol",
+    "ScopeRequirement": "okta_guard.protect.requirements",
+    "ProtectedResourceMetadata": "okta_guard.protect.metadata",
+    "metadata_route": "okta_guard.protect.metadata",
+    "audit_routes": "okta_guard.protect.audit",
     "TokenClient": "okta_guard.call.client",
     "TokenCache": "okta_guard.call.client",
     "RetrySettings": "okta_guard.call.client",
@@ -45,16 +50,21 @@ __all__ = [
     "IssuerUnavailableError",
     "OktaGuardError",
     "OktaGuardMiddleware",
+    "ProtectedResourceMetadata",
     "RetrySettings",
+    "ScopeRequirement",
     "ServiceToken",
     "TokenAuth",
     "TokenCache",
     "TokenClient",
     "TokenRequestError",
     "TokenVerifier",
+    "Verifier",
     "VerifierStats",
     "__version__",
+    "audit_routes",
     "issuer_from_domain",
+    "metadata_route",
     "require_scopes",
 ]
 
@@ -71,7 +81,11 @@ if TYPE_CHECKING:
         TokenRequestError,
     )
     from okta_guard.models import AccessToken, ServiceToken
+    from okta_guard.protect.audit import audit_routes
+    from okta_guard.protect.metadata import ProtectedResourceMetadata, metadata_route
     from okta_guard.protect.middleware import OktaGuardMiddleware
+    from okta_guard.protect.protocol import Verifier
+    from okta_guard.protect.requirements import ScopeRequirement
     from okta_guard.protect.scopes import require_scopes
     from okta_guard.settings import issuer_from_domain
     from okta_guard.verify.stats import VerifierStats

@@ -41,19 +41,18 @@ from starlette.websockets import WebSocket
 
 from okta_guard.errors import OktaGuardError
 from okta_guard.models import AccessToken
-from okta_guard.protect.bearer import (
-    ScopeRequirement,
-    Verifier,
-    authenticate_connection,
-    default_realm,
-)
+from okta_guard.protect.audit import audit_routes
+from okta_guard.protect.authenticate import authenticate_connection
 from okta_guard.protect.challenge import (
     MissingCredentialsError,
+    default_realm,
+    error_body,
     error_headers,
     websocket_close_code,
 )
 from okta_guard.protect.metadata import ProtectedResourceMetadata, metadata_route
-from okta_guard.protect.scopes import SCOPES_ATTR
+from okta_guard.protect.protocol import Verifier
+from okta_guard.protect.requirements import SCOPES_ATTR, ScopeRequirement
 
 __all__ = ["OktaAuth", "OktaGuardHTTPException", "okta_guard_exception_handler"]
 
@@ -69,8 +68,6 @@ class OktaGuardHTTPException(HTTPException):
 async def okta_guard_exception_handler(request: Request, exc: Exception) -> Response:
     """Render :class:`OktaGuardHTTPException` as ``{"error", "error_description"}`` JSON."""
     assert isinstance(exc, OktaGuardHTTPException)
-    from okta_guard.protect.challenge import error_body
-
     return Response(
         error_body(exc.okta_error),
         status_code=exc.status_code,
@@ -116,7 +113,7 @@ class OktaAuth(SecurityBase):
         if isinstance(scopes, Mapping):
             offered = {str(k): str(v) for k, v in scopes.items()}
         else:
-            offered = {s: s for s in scopes or ()}
+            offered = dict.fromkeys(scopes or (), "")
         self.model = OAuth2Model(
             flows=OAuthFlows(
                 clientCredentials=OAuthFlowClientCredentials(
@@ -136,9 +133,11 @@ class OktaAuth(SecurityBase):
         return scopes
 
     def _offer(self, scopes: Iterable[str]) -> None:
+        # No made-up description: Swagger UI prints the name and then the description,
+        # so repeating the name there shows every scope twice.
         offered = self.offered_scopes
         for scope in scopes:
-            offered.setdefault(scope, scope)
+            offered.setdefault(scope, "")
 
     def _refuse(self, conn: HTTPConnection, exc: OktaGuardError) -> Exception:
         if isinstance(conn, WebSocket):
@@ -225,8 +224,6 @@ class OktaAuth(SecurityBase):
         def openapi() -> dict[str, Any]:
             if app.openapi_schema is not None:
                 return original()
-            from okta_guard.protect.audit import audit_routes
-
             infos = audit_routes(app)
             for info in infos:
                 okta._offer((*info.scopes, *info.any_of))

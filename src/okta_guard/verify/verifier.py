@@ -51,7 +51,11 @@ from okta_guard.verify.verdict_cache import CachedVerdict, VerifiedTokenCache
 __all__ = ["TokenVerifier"]
 
 logger = logging.getLogger("okta_guard.verify.verifier")
-_new_tuple = tuple.__new__  # builds a NamedTuple without its Python-level __new__
+
+
+def _ascii_bytes(token: object) -> bytes | None:
+    """``token`` as bytes if it is an ASCII string (every token the cache can hold is)."""
+    return token.encode() if type(token) is str and token.isascii() else None
 
 
 class TokenVerifier:
@@ -145,8 +149,6 @@ class TokenVerifier:
         self._max_token_size = max_token_size
         self._clock = clock
         self._tokens = VerifiedTokenCache(token_cache_size)
-        self._entries = self._tokens.entries
-        self._move_to_end = self._entries.move_to_end
         self._headers: dict[bytes, CheckedHeader] = {}
         fetch_timeout = positive_seconds("timeout", timeout, allow_zero=False)
         config = PolicyConfig(
@@ -171,6 +173,7 @@ class TokenVerifier:
         )
         self._leeway = self._rules.leeway
         self._current_key = self._keys.current
+        self._fresh_key = self._keys.fresh
         self._strict = self._rules.strict_rfc9068
         # Hot-path counters are plain integers (a lock would cost more than the cache hit);
         # under heavy thread contention they may undercount slightly.  Rejections are rarer
@@ -261,7 +264,7 @@ class TokenVerifier:
 
     # -- verification --------------------------------------------------------------------
 
-    def _finish(self, token: str, parsed: ParsedToken, entry: KeyEntry) -> AccessToken:
+    def _finish(self, raw: bytes, parsed: ParsedToken, entry: KeyEntry) -> AccessToken:
         if entry.alg is not None and entry.alg != parsed.alg:
             raise reject("alg_not_allowed")
         # The payload is decoded (not trusted) while the token is still hot in the CPU caches;
@@ -276,7 +279,7 @@ class TokenVerifier:
         if claims is None:
             raise reject("malformed")
         result, exp, nbf = check_claims(claims, self._rules, self._clock())
-        self._tokens.put(token, _new_tuple(CachedVerdict, (result, exp, nbf, parsed.kid, entry)))
+        self._tokens.put(CachedVerdict(raw, result, exp, nbf, parsed.kid, entry))
         self._accepted += 1
         return result
 
@@ -293,14 +296,14 @@ class TokenVerifier:
             self._verdicts[error.reason] += 1
         return error
 
-    def _cached_or_parsed(self, token: str, now: float) -> AccessToken | ParsedToken:
-        """The still-valid cached verdict for ``token``, else its checked structure and header.
+    def _cached_or_parsed(self, token: str, now: float) -> AccessToken | tuple[bytes, ParsedToken]:
+        """The still-valid cached verdict for ``token``, else its bytes and checked structure.
 
         The I/O-free first half of :meth:`verify` and :meth:`verify_async`.
         """
-        verdict = self._entries.get(token) if type(token) is str else None
-        if verdict is not None:
-            hit = self._cached(token, verdict, now)
+        raw = _ascii_bytes(token)
+        if raw is not None:
+            hit = self._cached(raw, now)
             if hit is not None:
                 return hit
         parsed = parse_token(
@@ -311,7 +314,8 @@ class TokenVerifier:
         )
         if parsed.typ is not None or self._strict:
             check_typ(parsed.typ, strict=self._strict)
-        return parsed
+        assert raw is not None  # parse_token accepts only ASCII strings
+        return raw, parsed
 
     def verify(self, token: str) -> AccessToken:
         """Verify ``token`` (the bare JWT, without ``Bearer``) and return its :class:`AccessToken`.
@@ -321,11 +325,12 @@ class TokenVerifier:
         """
         try:
             now = self._clock()
-            parsed = self._cached_or_parsed(token, now)
-            if isinstance(parsed, AccessToken):
-                return parsed
+            found = self._cached_or_parsed(token, now)
+            if isinstance(found, AccessToken):
+                return found
+            raw, parsed = found
             entry = self._keys.fresh(parsed.kid, now) or self._keys.get_key(parsed.kid)
-            return self._finish(token, parsed, entry)
+            return self._finish(raw, parsed, entry)
         except Exception as exc:
             raise self._failed(exc) from None
 
@@ -333,49 +338,31 @@ class TokenVerifier:
         """Like :meth:`verify`, but waits for key fetches without blocking the event loop."""
         try:
             now = self._clock()
-            parsed = self._cached_or_parsed(token, now)
-            if isinstance(parsed, AccessToken):
-                return parsed
+            found = self._cached_or_parsed(token, now)
+            if isinstance(found, AccessToken):
+                return found
+            raw, parsed = found
             entry = self._keys.fresh(parsed.kid, now) or await self._keys.get_key_async(parsed.kid)
-            return self._finish(token, parsed, entry)
+            return self._finish(raw, parsed, entry)
         except Exception as exc:
             raise self._failed(exc) from None
 
-    def verify_cached(self, token: str) -> AccessToken | None:
+    def verify_cached(self, token: str | bytes) -> AccessToken | None:
         """The :class:`AccessToken` of a token accepted before, if that verdict still holds.
 
+        ``token`` is the bare token, as a string or as the ASCII bytes of the header.
         Still holds means: cached, not expired, past its ``nbf``, and its key still the
         current key for its ``kid``.  No parsing, no I/O, no counting of misses, never
         raises: ``None`` only means "ask :meth:`verify` or :meth:`verify_async`", which
         give the precise answer.  The middleware's hot path for a repeated token.
         """
-        verdict = self._entries.get(token) if type(token) is str else None
-        if verdict is None:
+        raw = token if type(token) is bytes else _ascii_bytes(token)
+        if raw is None:
             return None
-        return self._cached(token, verdict, self._clock())
+        return self._cached(raw, self._clock())
 
-    def _cached(self, token: str, verdict: CachedVerdict, now: float) -> AccessToken | None:
-        result, exp, nbf, kid, key = verdict
-        leeway = self._leeway
-        policy = self._keys.policy
-        # Common case, lock-free: a fresh key set (no refresh due) still holding this very key,
-        # and the token inside its lifetime.
-        if (
-            now < policy.refresh_at
-            and now <= policy.expires_at
-            and now - leeway < exp
-            and now + leeway >= nbf
-            and policy.keys.get(kid) is key
-        ):
-            try:  # noqa: SIM105 - cheaper than contextlib.suppress on the hot path
-                self._move_to_end(token)
-            except KeyError:  # evicted by another thread meanwhile; the verdict still holds
-                pass
-            self._hits += 1
-            return result
-        # Anything else (expired, key gone, stale key set, refresh due): the careful check,
-        # which also drops dead entries; a miss falls through to a full verification.
-        hit = self._tokens.get(token, now, leeway, self._current_key)
+    def _cached(self, raw: bytes, now: float) -> AccessToken | None:
+        hit = self._tokens.get(raw, now, self._leeway, self._fresh_key, self._current_key)
         if hit is not None:
             self._hits += 1
         return hit
