@@ -130,8 +130,14 @@ class OktaGuardMiddleware:
             else:
                 await self.app(scope, receive, send)
             return
-        if self.metadata is not None and kind == "http" and route_path(scope) == self.metadata.path:
-            await self.metadata.serve(scope, receive, send, self.app)
+        metadata = self.metadata
+        if (
+            metadata is not None
+            and kind == "http"
+            and scope["path"].endswith(metadata.path)  # cheap first: most paths are not it
+            and route_path(scope) == metadata.path
+        ):
+            await metadata.serve(scope, receive, send, self.app)
             return
         scope[VERIFIER_KEY] = self.verifier
         scope[MIDDLEWARE_KEY] = self
@@ -149,7 +155,7 @@ class OktaGuardMiddleware:
                 self._verify_cached is not None
                 and authorization is not None
                 and not form
-                and authorization[:7] == b"Bearer "
+                and authorization.startswith(b"Bearer ")
             ):
                 # A token accepted before is plain base64url, so the strict parse would
                 # return exactly these bytes; anything else simply misses.

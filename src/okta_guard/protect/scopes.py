@@ -27,7 +27,7 @@ from typing import Any, TypeVar, cast
 
 from starlette.concurrency import run_in_threadpool
 from starlette.endpoints import HTTPEndpoint, WebSocketEndpoint
-from starlette.requests import HTTPConnection
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket
 
@@ -142,7 +142,8 @@ class _Guard:
 def _connection(args: tuple[Any, ...], kwargs: dict[str, Any]) -> HTTPConnection:
     """The endpoint's ``Request`` or ``WebSocket``: its last positional argument, normally."""
     last = args[-1] if args else None
-    if isinstance(last, HTTPConnection):
+    # The exact class first: isinstance() against HTTPConnection (an ABC) runs Python code.
+    if type(last) is Request or isinstance(last, HTTPConnection):
         return last
     for value in (*args, *kwargs.values()):
         if isinstance(value, HTTPConnection):
