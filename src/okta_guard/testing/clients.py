@@ -146,7 +146,7 @@ class ClientAuthenticator:
     def _secret(self, encoded: str, form: Mapping[str, str]) -> RegisteredClient | MockResponse:
         try:
             decoded = base64.b64decode(encoded, validate=True).decode("utf-8")
-        except (binascii.Error, UnicodeDecodeError):
+        except ValueError:  # binascii.Error, UnicodeDecodeError, non-ASCII base64 text
             return _invalid_client()
         client_id, sep, secret = decoded.partition(":")
         if not sep:

@@ -8,15 +8,13 @@ statuses, headers and bodies.
 from __future__ import annotations
 
 import email.utils
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .authserver import OIDC_SCOPES, AuthServer
 from .clients import RegisteredClient
 from .records import MockRequest, MockResponse, json_response, oauth_error
+from .state import OrgState
 from .tokens import read_okta_token
-
-if TYPE_CHECKING:
-    from .core import IssuerCore
 
 __all__ = ["introspect", "keys", "metadata", "revoke", "token"]
 
@@ -24,13 +22,13 @@ _NO_STORE = {"cache-control": "no-store", "pragma": "no-cache"}
 _TOKEN_HINTS = frozenset({"access_token", "refresh_token", "id_token", "device_secret"})
 
 
-def metadata(core: IssuerCore, server: AuthServer, *, openid: bool) -> MockResponse:
+def metadata(core: OrgState, server: AuthServer, *, openid: bool) -> MockResponse:
     """``/.well-known/oauth-authorization-server`` and ``/.well-known/openid-configuration``."""
     doc = server.metadata(core.base_url, core.known_scopes(server), openid=openid)
     return json_response(200, doc, {"cache-control": "max-age=86400, must-revalidate"})
 
 
-def keys(core: IssuerCore, server: AuthServer) -> MockResponse:
+def keys(core: OrgState, server: AuthServer) -> MockResponse:
     """``/v1/keys``: the public JWKS with Okta's ``Cache-Control``/``Expires`` headers."""
     jwks = {"keys": [key.public_jwk() for key in server.keys.published()]}
     max_age = server.jwks_max_age(int(core.jwks_max_age), core.clock())
@@ -51,7 +49,7 @@ def _form(request: MockRequest) -> dict[str, str] | MockResponse:
 
 
 def _authenticated(
-    core: IssuerCore, server: AuthServer, request: MockRequest, endpoint: str
+    core: OrgState, server: AuthServer, request: MockRequest, endpoint: str
 ) -> tuple[dict[str, str], RegisteredClient] | MockResponse:
     form = _form(request)
     if isinstance(form, MockResponse):
@@ -63,7 +61,7 @@ def _authenticated(
     return form, client
 
 
-def token(core: IssuerCore, server: AuthServer, request: MockRequest) -> MockResponse:
+def token(core: OrgState, server: AuthServer, request: MockRequest) -> MockResponse:
     """``/v1/token`` for the client credentials grant, with Okta's checks and errors."""
     auth = _authenticated(core, server, request, "token")
     if isinstance(auth, MockResponse):
@@ -129,7 +127,7 @@ def token(core: IssuerCore, server: AuthServer, request: MockRequest) -> MockRes
     return json_response(200, body, _NO_STORE)
 
 
-def _active_claims(core: IssuerCore, server: AuthServer, value: str) -> dict[str, Any] | None:
+def _active_claims(core: OrgState, server: AuthServer, value: str) -> dict[str, Any] | None:
     claims = read_okta_token(value, server.keys, server.issuer(core.base_url))
     if claims is None:
         return None
@@ -141,7 +139,7 @@ def _active_claims(core: IssuerCore, server: AuthServer, value: str) -> dict[str
     return claims
 
 
-def introspect(core: IssuerCore, server: AuthServer, request: MockRequest) -> MockResponse:
+def introspect(core: OrgState, server: AuthServer, request: MockRequest) -> MockResponse:
     """``/v1/introspect``: ``{"active": false}`` unless the token is ours, live and unrevoked."""
     auth = _authenticated(core, server, request, "introspect")
     if isinstance(auth, MockResponse):
@@ -175,7 +173,7 @@ def introspect(core: IssuerCore, server: AuthServer, request: MockRequest) -> Mo
     return json_response(200, {k: v for k, v in answer.items() if v is not None}, _NO_STORE)
 
 
-def revoke(core: IssuerCore, server: AuthServer, request: MockRequest) -> MockResponse:
+def revoke(core: OrgState, server: AuthServer, request: MockRequest) -> MockResponse:
     """``/v1/revoke``: 200 with an empty body, even for unknown tokens (RFC 7009)."""
     auth = _authenticated(core, server, request, "revoke")
     if isinstance(auth, MockResponse):

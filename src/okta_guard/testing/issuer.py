@@ -69,6 +69,7 @@ class MockIssuer(FaultInjection):
             token_lifetime=token_lifetime,
             log_limit=log_limit,
         )
+        self._faults = self._core.faults
         self._default = auth_server
         self._keep_expired = keep_expired_keys
         self._tls: LocalTLS | None = None
@@ -87,7 +88,8 @@ class MockIssuer(FaultInjection):
             for endpoint, limit in rate_limit.items():
                 self.set_rate_limit(limit, endpoint)
         # the shells hold the core, not this object, so an unclosed issuer can be freed
-        self.transport = MockIssuerTransport(self._core.handle)
+        core = self._core
+        self.transport = MockIssuerTransport(core.handle, closed=lambda: core.closed)
         """httpx transport serving this mock in-process (sync and async clients)."""
         self.app = MockIssuerApp(self._core.handle)
         """ASGI application serving this mock."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-from .faults import check_endpoint
+from .records import check_endpoint
 
 __all__ = ["RateLimiter"]
 
