@@ -28,6 +28,7 @@ _EXPORTS: dict[str, str] = {
     "MockResponse": "records",
     "RequestRecord": "records",
     "OMIT": "tokens",
+    "TokenHook": "hooks",
 }
 
 __all__ = [
@@ -40,6 +41,7 @@ __all__ = [
     "MockResponse",
     "RequestRecord",
     "SigningKey",
+    "TokenHook",
     "generate_signing_key",
 ]
 
@@ -47,6 +49,7 @@ if TYPE_CHECKING:
     from .issuer import IN_PROCESS_BASE_URL, MockIssuer
     from .keys import KeyState, SigningKey, generate_signing_key
     from .records import MockRequest, MockResponse, RequestRecord
+    from .hooks import TokenHook
     from .tokens import OMIT
 
 

@@ -13,16 +13,18 @@ import collections
 import re
 from collections.abc import Callable
 
+from .cors import CorsPolicy
 from .endpoints import introspect, keys, metadata, revoke, token
 from .faults import FaultPlan, rate_limited_response
 from .ratelimit import RateLimiter
-from .records import MockRequest, MockResponse, RequestRecord, okta_api_error
+from .records import ENDPOINTS, MockRequest, MockResponse, RequestRecord, okta_api_error
 from .state import OrgState
 
 __all__ = ["IssuerCore"]
 
 _SERVER_PATH = re.compile(r"^/oauth2/([^/]+)(/.*)$")
 _ROOT_METADATA = re.compile(r"^/\.well-known/oauth-authorization-server/oauth2/([^/]+)$")
+_APP_LIMITED = frozenset({"token", "introspect", "revoke"})
 _ROUTES: dict[str, tuple[str, str]] = {
     "/.well-known/oauth-authorization-server": ("metadata", "GET"),
     "/.well-known/openid-configuration": ("metadata", "GET"),
@@ -48,6 +50,7 @@ class IssuerCore(OrgState):
         super().__init__(
             base_url=base_url, clock=clock, jwks_max_age=jwks_max_age, token_lifetime=token_lifetime
         )
+        self.cors = CorsPolicy()
         self.faults = FaultPlan()
         self.rate_limits = RateLimiter(self.clock)
         self.log: collections.deque[RequestRecord] = collections.deque(maxlen=log_limit)
@@ -78,7 +81,13 @@ class IssuerCore(OrgState):
         if self.closed:
             raise RuntimeError("this MockIssuer is closed; create a new one")
         endpoint, server_id, rest = self.route(request.path)
-        response = self._serve(request, endpoint, server_id, rest)
+        routed = endpoint in ENDPOINTS and server_id in self.servers
+        if routed and self.cors.is_preflight(request):
+            response = self.cors.preflight(request, endpoint)  # no fault, no rate limit
+        else:
+            response = self._serve(request, endpoint, server_id, rest)
+            if routed:
+                self.cors.decorate(request, response)
         form = request.form() if request.method == "POST" else {}
         self.record(
             RequestRecord(
@@ -104,7 +113,8 @@ class IssuerCore(OrgState):
             faulty = fault.response(endpoint, self.clock(), self.rate_limits.limit_for(endpoint))
             if faulty is not None:
                 return fault.shape(faulty, endpoint)
-        allowed, limit_headers = self.rate_limits.hit(endpoint, server_id)
+        client_id = self.auth.claimed_client_id(request) if endpoint in _APP_LIMITED else None
+        allowed, limit_headers = self.rate_limits.hit(endpoint, server_id, client_id)
         if not allowed:
             response = rate_limited_response(limit_headers)
         else:
@@ -128,6 +138,10 @@ class IssuerCore(OrgState):
                 "The endpoint does not support the provided HTTP method",
                 {"allow": expected},
             )
+        if endpoint == "token":  # takes the lock itself: an inline hook may be slow
+            with self.lock:
+                server.apply_due_rotation(self.clock())
+            return token(self, server, request)
         with self.lock:
             server.apply_due_rotation(self.clock())
             if endpoint == "metadata":
@@ -135,8 +149,6 @@ class IssuerCore(OrgState):
                 return metadata(self, server, openid=openid)
             if endpoint == "keys":
                 return keys(self, server)
-            if endpoint == "token":
-                return token(self, server, request)
             if endpoint == "introspect":
                 return introspect(self, server, request)
             return revoke(self, server, request)

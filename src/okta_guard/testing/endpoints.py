@@ -12,6 +12,7 @@ from typing import Any
 
 from .authserver import OIDC_SCOPES, AuthServer
 from .clients import RegisteredClient
+from .hooks import HookError
 from .records import MockRequest, MockResponse, json_response, oauth_error
 from .state import OrgState
 from .tokens import read_okta_token
@@ -62,7 +63,38 @@ def _authenticated(
 
 
 def token(core: OrgState, server: AuthServer, request: MockRequest) -> MockResponse:
-    """``/v1/token`` for the client credentials grant, with Okta's checks and errors."""
+    """``/v1/token`` for the client credentials grant, with Okta's checks and errors.
+
+    The checks run under the org's lock; a token inline hook is called outside it
+    (it may take up to its timeout, or call the mock back).
+    """
+    with core.lock:
+        checked = _token_claims(core, server, request)
+    if isinstance(checked, MockResponse):
+        return checked
+    claims, lifetime, client_id = checked
+    if core.token_hook is not None:
+        context = {"issuer": server.issuer(core.base_url), "client_id": client_id}
+        try:
+            patched, new_lifetime = core.token_hook.transform(claims, lifetime, context)
+        except HookError as error:
+            return oauth_error(400, "server_error", error.summary)
+        if new_lifetime != lifetime:
+            patched["exp"] = int(patched["iat"]) + new_lifetime
+        claims, lifetime = patched, new_lifetime
+    body = {
+        "token_type": "DPoP" if "cnf" in claims else "Bearer",
+        "expires_in": lifetime,
+        "access_token": core.sign(server.server_id, claims),
+        "scope": " ".join(claims["scp"]),
+    }
+    return json_response(200, body, _NO_STORE)
+
+
+def _token_claims(
+    core: OrgState, server: AuthServer, request: MockRequest
+) -> tuple[dict[str, Any], int, str] | MockResponse:
+    """Okta's checks of a token request; the claims to issue (with the lifetime) if it passes."""
     auth = _authenticated(core, server, request, "token")
     if isinstance(auth, MockResponse):
         return auth
@@ -109,22 +141,15 @@ def token(core: OrgState, server: AuthServer, request: MockRequest) -> MockRespo
             "Policy evaluation failed for this request, please check the policy configurations.",
         )
     lifetime = core.token_lifetime
-    access_token = core.mint(
+    claims = core.claims_for(
         server.server_id,
         scopes=requested,
         client_id=client.client_id,
         expires_in=lifetime,
         audience=None,
         claims=extra_claims,
-        headers=None,
     )
-    body = {
-        "token_type": "DPoP" if extra_claims else "Bearer",
-        "expires_in": lifetime,
-        "access_token": access_token,
-        "scope": " ".join(requested),
-    }
-    return json_response(200, body, _NO_STORE)
+    return claims, lifetime, client.client_id
 
 
 def _active_claims(core: OrgState, server: AuthServer, value: str) -> dict[str, Any] | None:

@@ -17,6 +17,7 @@ from typing import Any
 from .authserver import AuthServer
 from .clients import ClientAuthenticator
 from .dpop import DPoPValidator
+from .hooks import TokenHook
 from .keys import KeyRing, SigningKey
 from .tokens import build_claims, sign_compact
 
@@ -41,6 +42,7 @@ class OrgState:
         self.servers: dict[str, AuthServer] = {}
         self.auth = ClientAuthenticator()
         self.dpop = DPoPValidator()
+        self.token_hook: TokenHook | None = None
         self.lock = threading.RLock()
         self.closed = False
 
