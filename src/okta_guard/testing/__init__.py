@@ -46,10 +46,10 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from .hooks import TokenHook
     from .issuer import IN_PROCESS_BASE_URL, MockIssuer
     from .keys import KeyState, SigningKey, generate_signing_key
     from .records import MockRequest, MockResponse, RequestRecord
-    from .hooks import TokenHook
     from .tokens import OMIT
 
 

@@ -193,11 +193,11 @@ class MockIssuer(FaultInjection, KeyControls):
         issue ``token_type: DPoP`` tokens bound by ``cnf.jkt``.
         """
         keys = load_public_keys(public_key)
-        if auth_methods is not None and "client_secret_jwt" in auth_methods:
-            if client_secret is None or len(client_secret) < 32:
-                raise ValueError(
-                    "client_secret_jwt needs a client secret of at least 32 characters, as Okta"
-                )
+        wants_jwt = auth_methods is not None and "client_secret_jwt" in auth_methods
+        if wants_jwt and (client_secret is None or len(client_secret) < 32):
+            raise ValueError(
+                "client_secret_jwt needs a client secret of at least 32 characters, as Okta"
+            )
         methods = (
             frozenset(auth_methods)
             if auth_methods is not None
