@@ -21,11 +21,6 @@ _EXPORTS: dict[str, str] = {
     "ServiceToken": "okta_guard.models",
     "OktaGuardMiddleware": "okta_guard.protect.middleware",
     "require_scopes": "okta_guard.protect.scopes",
-    "Verifier": "okta_guard.protect.protocol",
-    "ScopeRequirement": "okta_guard.protect.requirements",
-    "ProtectedResourceMetadata": "okta_guard.protect.metadata",
-    "metadata_route": "okta_guard.protect.metadata",
-    "audit_routes": "okta_guard.protect.audit",
     "TokenClient": "okta_guard.call.client",
     "TokenCache": "okta_guard.call.client",
     "RetrySettings": "okta_guard.call.client",
@@ -39,6 +34,11 @@ _EXPORTS: dict[str, str] = {
     "ConfigurationError": "okta_guard.errors",
     "TokenRequestError": "okta_guard.errors",
     "issuer_from_domain": "okta_guard.settings",
+    "Verifier": "okta_guard.protect.protocol",
+    "ProtectedResourceMetadata": "okta_guard.protect.metadata",
+    "metadata_route": "okta_guard.protect.metadata",
+    "RouteInfo": "okta_guard.protect.audit",
+    "audit_routes": "okta_guard.protect.audit",
 }
 
 __all__ = [
@@ -52,7 +52,7 @@ __all__ = [
     "OktaGuardMiddleware",
     "ProtectedResourceMetadata",
     "RetrySettings",
-    "ScopeRequirement",
+    "RouteInfo",
     "ServiceToken",
     "TokenAuth",
     "TokenCache",
@@ -81,11 +81,10 @@ if TYPE_CHECKING:
         TokenRequestError,
     )
     from okta_guard.models import AccessToken, ServiceToken
-    from okta_guard.protect.audit import audit_routes
+    from okta_guard.protect.audit import RouteInfo, audit_routes
     from okta_guard.protect.metadata import ProtectedResourceMetadata, metadata_route
     from okta_guard.protect.middleware import OktaGuardMiddleware
     from okta_guard.protect.protocol import Verifier
-    from okta_guard.protect.requirements import ScopeRequirement
     from okta_guard.protect.scopes import require_scopes
     from okta_guard.settings import issuer_from_domain
     from okta_guard.verify.stats import VerifierStats

@@ -15,6 +15,7 @@ from urllib.parse import parse_qsl
 
 from starlette.types import Message, Receive
 
+from okta_guard._grammar import B64TOKEN_CHARS
 from okta_guard.errors import InvalidRequestError
 
 __all__ = [
@@ -32,8 +33,7 @@ __all__ = [
 MAX_FORM_SCAN = 1 << 20
 
 # RFC 6750 §2.1: credentials = "Bearer" 1*SP b64token
-# b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
-_B64TOKEN_CHARS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/"
+_B64TOKEN_CHARS = B64TOKEN_CHARS
 _AUTH_SCHEME = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _FORM_TYPE = b"application/x-www-form-urlencoded"
 

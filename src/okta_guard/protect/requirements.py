@@ -7,11 +7,11 @@ and checked against every request's :class:`~okta_guard.AccessToken`.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from okta_guard._grammar import SCOPE_TOKEN
 from okta_guard.errors import ConfigurationError, InsufficientScopeError
 from okta_guard.models import AccessToken
 
@@ -20,8 +20,7 @@ __all__ = ["SCOPES_ATTR", "ScopeRequirement", "get_requirement"]
 #: Attribute holding an endpoint's :class:`ScopeRequirement`.
 SCOPES_ATTR = "__okta_guard_scopes__"
 
-# RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
-_SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")
+_SCOPE_TOKEN = SCOPE_TOKEN  # RFC 6749 §3.3 scope-token
 
 
 @dataclass(frozen=True)
