@@ -203,10 +203,10 @@ class _Telemetry:
 
 def _version() -> str:
     try:
-        from okta_guard import __version__
+        from importlib.metadata import version
 
-        return __version__
-    except Exception:  # pragma: no cover - a broken install
+        return version("okta-guard")
+    except Exception:  # pragma: no cover - not installed as a distribution
         return "unknown"
 
 

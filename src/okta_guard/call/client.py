@@ -24,6 +24,7 @@ from typing import Any
 
 import httpx
 
+from okta_guard import telemetry
 from okta_guard.call.auth_methods import PrivateKeyInput, Secret, build_authenticator
 from okta_guard.call.config import (
     check_client_id,
@@ -52,6 +53,13 @@ from okta_guard.settings import issuer_from_domain, issuer_from_env, validate_is
 __all__ = ["RetrySettings", "TokenCache", "TokenClient"]
 
 logger = logging.getLogger("okta_guard.call.client")
+
+
+def _count_wait(reply: httpx.Response | httpx.TransportError | None) -> None:
+    """Count a retry (and a rate-limit wait when Okta answered 429) for telemetry."""
+    telemetry.record("okta_guard.token.retries")
+    if isinstance(reply, httpx.Response) and reply.status_code == 429:
+        telemetry.record("okta_guard.rate_limit.waits", {"okta_guard.call": "token"})
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:
@@ -364,17 +372,22 @@ class TokenClient:
     def _drive_sync(self) -> Success | Fatal:
         http = self._sync_http()
         flow = self._flow()
+        reply: httpx.Response | httpx.TransportError | None = None
         try:
             item = next(flow)
             while True:
-                reply: httpx.Response | httpx.TransportError | None = None
                 if isinstance(item, Sleep):
+                    _count_wait(reply)
                     self._sleep(item.seconds)
+                    reply = None
                 else:
-                    try:
-                        reply = http.send(item, auth=None, follow_redirects=False)
-                    except httpx.TransportError as exc:
-                        reply = exc
+                    with telemetry.outbound("token", "POST", str(item.url)) as span:
+                        try:
+                            reply = http.send(item, auth=None, follow_redirects=False)
+                            span.done(reply.status_code)
+                        except httpx.TransportError as exc:
+                            reply = exc
+                            span.done(0, type(exc).__name__)
                 item = flow.send(reply)
         except StopIteration as stop:
             outcome: Success | Fatal = stop.value
@@ -383,17 +396,22 @@ class TokenClient:
     async def _drive_async(self) -> Success | Fatal:
         http = self._async_http()
         flow = self._flow()
+        reply: httpx.Response | httpx.TransportError | None = None
         try:
             item = next(flow)
             while True:
-                reply: httpx.Response | httpx.TransportError | None = None
                 if isinstance(item, Sleep):
+                    _count_wait(reply)
                     await self._async_sleep(item.seconds)
+                    reply = None
                 else:
-                    try:
-                        reply = await http.send(item, auth=None, follow_redirects=False)
-                    except httpx.TransportError as exc:
-                        reply = exc
+                    with telemetry.outbound("token", "POST", str(item.url)) as span:
+                        try:
+                            reply = await http.send(item, auth=None, follow_redirects=False)
+                            span.done(reply.status_code)
+                        except httpx.TransportError as exc:
+                            reply = exc
+                            span.done(0, type(exc).__name__)
                 item = flow.send(reply)
         except StopIteration as stop:
             outcome: Success | Fatal = stop.value

@@ -17,6 +17,7 @@ from typing import TypeVar
 
 import httpx
 
+from okta_guard import telemetry
 from okta_guard.verify.discovery import HttpRequest, HttpResponse
 
 __all__ = ["MAX_RESPONSE_BYTES", "drive", "get_async", "get_sync"]
@@ -27,8 +28,29 @@ _HEADERS = {"Accept": "application/json", "Accept-Encoding": "identity"}
 _T = TypeVar("_T")
 
 
+def _kind(url: str) -> str:
+    return "discovery" if "/.well-known/" in url else "keys"
+
+
 def get_sync(client: httpx.Client, request: HttpRequest, max_bytes: int) -> HttpResponse:
     """GET ``request.url`` with ``client``; every failure is an ``error`` response."""
+    with telemetry.outbound(_kind(request.url), "GET", request.url) as span:
+        response = _get_sync(client, request, max_bytes)
+        span.done(response.status, response.error)
+    return response
+
+
+async def get_async(
+    client: httpx.AsyncClient, request: HttpRequest, max_bytes: int
+) -> HttpResponse:
+    """GET ``request.url`` with ``client`` without blocking the loop; never raises."""
+    with telemetry.outbound(_kind(request.url), "GET", request.url) as span:
+        response = await _get_async(client, request, max_bytes)
+        span.done(response.status, response.error)
+    return response
+
+
+def _get_sync(client: httpx.Client, request: HttpRequest, max_bytes: int) -> HttpResponse:
     try:
         with client.stream(
             "GET", request.url, headers=_HEADERS, follow_redirects=False
@@ -49,10 +71,9 @@ def get_sync(client: httpx.Client, request: HttpRequest, max_bytes: int) -> Http
         return HttpResponse(0, error="network")
 
 
-async def get_async(
+async def _get_async(
     client: httpx.AsyncClient, request: HttpRequest, max_bytes: int
 ) -> HttpResponse:
-    """GET ``request.url`` with ``client`` without blocking the loop; never raises."""
     try:
         async with client.stream(
             "GET", request.url, headers=_HEADERS, follow_redirects=False

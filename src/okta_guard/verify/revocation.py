@@ -36,6 +36,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Protocol
 
+from okta_guard import telemetry
 from okta_guard.errors import ConfigurationError, IssuerUnavailableError, OktaGuardError
 from okta_guard.models import AccessToken
 from okta_guard.verify.introspection import IntrospectionAnswer, Introspector, check_answer
@@ -291,6 +292,9 @@ class RevocationCheck:
         if isinstance(exc, IssuerUnavailableError):
             if exc.reason == "introspection_rate_limited":
                 self.stats.rate_limited += 1
+                telemetry.record(
+                    "okta_guard.rate_limit.waits", {"okta_guard.call": "introspection"}
+                )
                 self._blocked_until = max(self._blocked_until, now + exc.retry_after)
             logger.warning("okta-guard: introspection at %s failed (%s)", self.issuer, exc.reason)
             return exc
