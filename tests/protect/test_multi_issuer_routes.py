@@ -111,7 +111,9 @@ def test_fastapi_openapi_has_one_scheme_per_issuer(okta: MockIssuer) -> None:
         return {"iss": token.issuer}
 
     @app.get("/reports")
-    async def reports(token: AccessToken = okta_auth.any_of("reports:read", "admin")) -> dict[str, str]:
+    async def reports(
+        token: AccessToken = okta_auth.any_of("reports:read", "admin"),
+    ) -> dict[str, str]:
         return {"iss": token.issuer}
 
     schema = app.openapi()

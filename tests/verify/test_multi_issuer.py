@@ -59,7 +59,9 @@ def multi(okta: MockIssuer) -> MultiIssuerVerifier:
     )
 
 
-def test_each_issuer_token_goes_to_its_verifier(okta: MockIssuer, multi: MultiIssuerVerifier) -> None:
+def test_each_issuer_token_goes_to_its_verifier(
+    okta: MockIssuer, multi: MultiIssuerVerifier
+) -> None:
     a = okta.mint_token(scopes=["orders:read"], client_id="svc")
     b = okta.mint_token(scopes=["orders:read"], client_id="partner-svc", server="partner")
     assert multi.verify(a).issuer == okta.issuer
@@ -180,7 +182,9 @@ def test_a_flood_of_made_up_issuers_costs_no_fetch_and_no_memory(
     assert all(s.cached_tokens == 0 for s in multi.stats.values())
 
 
-def test_one_issuer_down_does_not_stop_the_other(okta: MockIssuer, multi: MultiIssuerVerifier) -> None:
+def test_one_issuer_down_does_not_stop_the_other(
+    okta: MockIssuer, multi: MultiIssuerVerifier
+) -> None:
     okta.start_outage("*", server="partner")
     assert multi.verify(okta.mint_token()).issuer == okta.issuer
     with pytest.raises(IssuerUnavailableError):
@@ -191,7 +195,9 @@ def test_one_issuer_down_does_not_stop_the_other(okta: MockIssuer, multi: MultiI
     multi.prewarm()
 
 
-async def test_prewarm_async_fetches_every_issuer(okta: MockIssuer, multi: MultiIssuerVerifier) -> None:
+async def test_prewarm_async_fetches_every_issuer(
+    okta: MockIssuer, multi: MultiIssuerVerifier
+) -> None:
     await multi.prewarm_async()
     assert okta.count("keys", "default") == 1
     assert okta.count("keys", "partner") == 1

@@ -229,21 +229,33 @@ class IntrospectionClient:
 
     def _read(self, response: httpx.Response, chunks: Iterator[bytes], start: float) -> bytes:
         decoder = _Decoder(response.headers.get("content-encoding", ""), self._cap)
-        for chunk in chunks:
-            decoder.feed(chunk)
-            if time.monotonic() - start > self._deadline:
-                raise httpx.ReadTimeout("total deadline exceeded")
+        try:
+            for chunk in chunks:
+                decoder.feed(chunk)
+                if time.monotonic() - start > self._deadline:
+                    raise httpx.ReadTimeout("total deadline exceeded")
+        except httpx.StreamConsumed:  # an in-memory transport already read (and decoded) it
+            return self._loaded(response)
         return bytes(decoder.body)
 
     async def _aread(
         self, response: httpx.Response, chunks: AsyncIterator[bytes], start: float
     ) -> bytes:
         decoder = _Decoder(response.headers.get("content-encoding", ""), self._cap)
-        async for chunk in chunks:
-            decoder.feed(chunk)
-            if time.monotonic() - start > self._deadline:
-                raise httpx.ReadTimeout("total deadline exceeded")
+        try:
+            async for chunk in chunks:
+                decoder.feed(chunk)
+                if time.monotonic() - start > self._deadline:
+                    raise httpx.ReadTimeout("total deadline exceeded")
+        except httpx.StreamConsumed:  # an in-memory transport already read (and decoded) it
+            return self._loaded(response)
         return bytes(decoder.body)
+
+    def _loaded(self, response: httpx.Response) -> bytes:
+        body = response.content
+        if len(body) > self._cap:
+            raise _TooLarge
+        return body
 
     def introspect(self, token: str) -> IntrospectionAnswer:
         """Ask whether ``token`` is active (blocking); raise ``IssuerUnavailableError``."""
