@@ -236,18 +236,20 @@ def test_fastapi_require_and_any_of_with_introspection(okta: MockIssuer) -> None
 
     @app.post("/pay")
     async def pay_route(
-        token: AccessToken = okta_auth.require("payments:write", introspect=True),
+        token: AccessToken = okta_auth.require("payments:write", introspect=True),  # noqa: B008
     ) -> dict[str, str | None]:
         return {"paid": token.client_id}
 
     @app.post("/refund")
     async def refund(
-        token: AccessToken = okta_auth.any_of("payments:write", "admin", introspect=True),
+        token: AccessToken = okta_auth.any_of("payments:write", "admin", introspect=True),  # noqa: B008
     ) -> dict[str, bool]:
         return {"ok": True}
 
     @app.get("/orders")
-    async def list_orders(token: AccessToken = okta_auth.require("orders:read")) -> dict[str, bool]:
+    async def list_orders(
+        token: AccessToken = okta_auth.require("orders:read"),  # noqa: B008
+    ) -> dict[str, bool]:
         return {"ok": True}
 
     token = service_token(okta)

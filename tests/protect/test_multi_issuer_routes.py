@@ -107,12 +107,14 @@ def test_fastapi_openapi_has_one_scheme_per_issuer(okta: MockIssuer) -> None:
     okta_auth.install(app)
 
     @app.get("/orders")
-    async def list_orders(token: AccessToken = okta_auth.require("orders:read")) -> dict[str, str]:
+    async def list_orders(
+        token: AccessToken = okta_auth.require("orders:read"),  # noqa: B008
+    ) -> dict[str, str]:
         return {"iss": token.issuer}
 
     @app.get("/reports")
     async def reports(
-        token: AccessToken = okta_auth.any_of("reports:read", "admin"),
+        token: AccessToken = okta_auth.any_of("reports:read", "admin"),  # noqa: B008
     ) -> dict[str, str]:
         return {"iss": token.issuer}
 
@@ -151,7 +153,9 @@ def test_single_issuer_openapi_is_unchanged(okta: MockIssuer) -> None:
     okta_auth.install(app)
 
     @app.get("/orders")
-    async def list_orders(token: AccessToken = okta_auth.require("orders:read")) -> dict[str, str]:
+    async def list_orders(
+        token: AccessToken = okta_auth.require("orders:read"),  # noqa: B008
+    ) -> dict[str, str]:
         return {}
 
     schema = app.openapi()

@@ -311,7 +311,7 @@ class DictStore:
 async def test_pluggable_store_keeps_no_token_and_ignores_tampering(clock: FakeClock) -> None:
     token = access(exp=NOW + 20)
     store = DictStore()
-    check, fake = make(clock, active(token), store=store)
+    check, _fake = make(clock, active(token), store=store)
     await check.check_async("secret-token-value", token)
     ((key, value),) = store.data.items()
     assert "secret-token-value" not in key and b"secret-token-value" not in value
