@@ -70,7 +70,8 @@ def total(found: dict[str, list[Any]], name: str, **attrs: Any) -> float:
 def test_a_run_against_the_mock(otel: tuple[InMemorySpanExporter, InMemoryMetricReader]) -> None:
     spans, reader = otel
     clock = FakeClock()
-    okta = MockIssuer(clock=clock)
+    # a server name of its own: other tests' verifiers may still be alive and observed
+    okta = MockIssuer(clock=clock, auth_server="telemetry-run")
     okta.register_client("svc", SECRET, scopes=["orders:read"])
     http = httpx.Client(transport=okta.transport)
     verifier = TokenVerifier(
@@ -136,7 +137,7 @@ def test_a_run_against_the_mock(otel: tuple[InMemorySpanExporter, InMemoryMetric
     failed = [s for s in finished if s.status.status_code is StatusCode.ERROR]
     assert {s.attributes["http.response.status_code"] for s in failed} == {503, 429}
     intro = next(s for s in finished if s.attributes["okta_guard.call"] == "introspection")
-    assert intro.name == "POST /oauth2/default/v1/introspect"
+    assert intro.name == "POST /oauth2/telemetry-run/v1/introspect"
     assert intro.attributes["http.response.status_code"] == 200
 
     found = points(reader)
@@ -150,7 +151,7 @@ def test_a_run_against_the_mock(otel: tuple[InMemorySpanExporter, InMemoryMetric
     assert total(found, "okta_guard.introspection.cache_hits", **iss) == 1
     assert total(found, "okta_guard.token.requests", http__response__status_code=429) == 1
     assert total(found, "okta_guard.token.requests", http__response__status_code=200) == 1
-    assert total(found, "okta_guard.token.retries") == 1
+    assert total(found, "okta_guard.retries", okta_guard__call="token") == 1
     assert total(found, "okta_guard.rate_limit.waits", okta_guard__call="token") == 1
     assert total(found, "okta_guard.introspection.calls", http__response__status_code=200) == 1
     durations = {
@@ -167,7 +168,7 @@ def test_introspection_rate_limit_is_counted(
 ) -> None:
     _spans, reader = otel
     clock = FakeClock()
-    okta = MockIssuer(clock=clock)
+    okta = MockIssuer(clock=clock, auth_server="telemetry-429")
     okta.register_client("svc", SECRET)
     http = httpx.Client(transport=okta.transport)
     verifier = TokenVerifier(
@@ -191,6 +192,7 @@ def test_introspection_rate_limit_is_counted(
             "okta_guard.verifications",
             okta_guard__outcome="unavailable",
             okta_guard__reason="introspection_rate_limited",
+            okta_guard__issuer=okta.issuer,
         )
         == 1
     )
@@ -206,6 +208,6 @@ def test_disabled_telemetry_is_a_shared_no_op() -> None:
         assert first is telemetry.outbound("token", "POST", "https://x.example/v1/token")
         with first as span:
             span.done(200)
-        telemetry.record("okta_guard.token.retries")
+        telemetry.record("okta_guard.retries")
     finally:
         telemetry._state, telemetry._resolved = was

@@ -14,7 +14,7 @@ What is recorded (``docs/telemetry.md`` has the full table):
   ``url.full``, ``server.address``, ``server.port``, ``http.response.status_code``,
   ``error.type``) and ``okta_guard.call``; never a token, secret or request body;
 * the ``http.client.request.duration`` histogram (seconds) for the same calls;
-* counters ``okta_guard.token.requests``, ``okta_guard.token.retries``,
+* counters ``okta_guard.token.requests``, ``okta_guard.retries``,
   ``okta_guard.rate_limit.waits`` and ``okta_guard.introspection.calls``;
 * observable counters read from the verifiers' own plain-integer counters at
   collection time - ``okta_guard.verifications`` (by outcome and reason),
@@ -47,7 +47,7 @@ _verifiers: weakref.WeakSet[Any] = weakref.WeakSet()
 # Reasons whose refusal is a 503 (the verifier could not decide), for the outcome label.
 _COUNTER_HELP = {
     "okta_guard.token.requests": "Token endpoint requests, by HTTP status or error type",
-    "okta_guard.token.retries": "Token requests retried after a failure",
+    "okta_guard.retries": "Outbound requests retried after a failure, by call",
     "okta_guard.rate_limit.waits": "Waits imposed by an Okta 429 (X-Rate-Limit-Reset)",
     "okta_guard.introspection.calls": "Introspection requests, by HTTP status or error type",
 }
@@ -324,7 +324,7 @@ def outbound(kind: str, method: str, url: str) -> _Span | _NoSpan:
 
 
 def record(name: str, attributes: dict[str, Any] | None = None) -> None:
-    """Add one to counter ``name`` (``okta_guard.token.retries`` ...), if recording."""
+    """Add one to counter ``name`` (``okta_guard.retries`` ...), if recording."""
     state = _state if _resolved else _current()
     if state is None:
         return

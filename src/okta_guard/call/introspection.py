@@ -24,14 +24,14 @@ import json
 import logging
 import threading
 import time
-import zlib
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import httpx
 
-from okta_guard import telemetry
+from okta_guard._http import send_async, send_sync
 from okta_guard._retry import retry_after_seconds
+from okta_guard._sansio import DEADLINE_PASSED, Deadline, HttpRequest, HttpResponse
 from okta_guard.call.auth_methods import PrivateKeyInput, Secret, build_authenticator
 from okta_guard.call.config import check_client_id, kwargs_from_env
 from okta_guard.errors import ConfigurationError, IssuerUnavailableError
@@ -46,38 +46,6 @@ logger = logging.getLogger("okta_guard.call.introspection")
 MAX_ANSWER_BYTES = 64 * 1024
 
 
-class _TooLarge(Exception):
-    pass
-
-
-class _Decoder:
-    """Incremental ``identity``/``gzip``/``deflate`` decoding with a hard output cap."""
-
-    def __init__(self, encoding: str, cap: int) -> None:
-        encoding = encoding.strip().lower()
-        if encoding in ("", "identity"):
-            self._z: Any = None
-        elif encoding in ("gzip", "x-gzip"):
-            self._z = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        elif encoding == "deflate":
-            self._z = zlib.decompressobj()
-        else:
-            raise _TooLarge  # an encoding we do not read: refuse
-        self._cap = cap
-        self.body = bytearray()
-
-    def feed(self, chunk: bytes) -> None:
-        if self._z is None:
-            self.body += chunk
-        else:
-            room = self._cap - len(self.body) + 1
-            self.body += self._z.decompress(chunk, room)
-            if self._z.unconsumed_tail:
-                raise _TooLarge
-        if len(self.body) > self._cap:
-            raise _TooLarge
-
-
 class IntrospectionClient:
     """Introspects access tokens at ``{issuer}/v1/introspect`` (RFC 7662).
 
@@ -89,8 +57,9 @@ class IntrospectionClient:
         introspection_url: override ``{issuer}/v1/introspect``.
         clock: epoch seconds (assertions, rate-limit resets).
         http_client, async_http_client: httpx clients to use (never closed by us).
-        timeout: per-operation timeout of owned clients, and (times two) the total
-            deadline of one request including reading the body.
+        timeout: per-operation timeout of owned clients.
+        deadline: the total bound of one introspection, body included (default
+            ``2 * timeout``): a drip-fed or stalled answer ends there as a 503.
         max_answer_bytes: size cap of the (decoded) answer.
     """
 
@@ -108,6 +77,7 @@ class IntrospectionClient:
         http_client: httpx.Client | None = None,
         async_http_client: httpx.AsyncClient | None = None,
         timeout: float = 5.0,
+        deadline: float | None = None,
         max_answer_bytes: int = MAX_ANSWER_BYTES,
     ) -> None:
         self.issuer = validate_issuer(issuer)
@@ -135,7 +105,9 @@ class IntrospectionClient:
             )
         self._clock = clock
         self._timeout = float(timeout)
-        self._deadline = 2 * float(timeout)
+        self._deadline = 2 * float(timeout) if deadline is None else float(deadline)
+        if not self._deadline > 0:
+            raise ConfigurationError("deadline must be a positive number of seconds.")
         self._cap = max_answer_bytes
         self._http_client = http_client
         self._async_http_client = async_http_client
@@ -181,22 +153,32 @@ class IntrospectionClient:
 
     # -- requests ----------------------------------------------------------------------
 
-    def _request(self, token: str) -> httpx.Request:
-        headers = {"Accept": "application/json", "Accept-Encoding": "gzip, deflate"}
+    def _request(self, token: str) -> HttpRequest:
+        headers = {"Accept": "application/json"}
         form = {"token": token, "token_type_hint": "access_token"}
         self._authenticator.apply(headers, form)
-        return httpx.Request("POST", self.introspection_url, headers=headers, data=form)
+        return HttpRequest(
+            self.introspection_url,
+            method="POST",
+            headers=headers,
+            form=tuple(form.items()),
+            max_bytes=self._cap,
+        )
 
-    def _answer(
-        self, status: int, headers: httpx.Headers, body: bytes | None, reason: str | None
-    ) -> IntrospectionAnswer:
-        if reason is not None:
+    def _answer(self, response: HttpResponse) -> IntrospectionAnswer:
+        status = response.status
+        if response.error is not None:
+            reason = {
+                "too_large": "introspection_too_large",
+                "timeout": "introspection_timeout",
+                "deadline": "introspection_timeout",
+            }.get(response.error, "introspection_unreachable")
             raise IssuerUnavailableError(
                 "The authorization server cannot check the access token now; try again later.",
                 reason=reason,
             )
         if status == 429:
-            wait = retry_after_seconds(headers, self._clock())
+            wait = retry_after_seconds(response.headers, self._clock())
             raise IssuerUnavailableError(
                 "The authorization server rate-limited introspection; try again later.",
                 retry_after=wait if wait is not None else 60.0,
@@ -214,100 +196,38 @@ class IntrospectionClient:
                 "The API cannot check access tokens right now.",
                 reason="introspection_client_refused",
             )
-        if status != 200 or body is None:
+        if status != 200:
             raise IssuerUnavailableError(
                 "The authorization server cannot check the access token now; try again later.",
                 reason="introspection_unavailable",
             )
         try:
-            return IntrospectionAnswer.from_json(json.loads(body))
+            return IntrospectionAnswer.from_json(json.loads(response.body))
         except (ValueError, TypeError, RecursionError):
             raise IssuerUnavailableError(
                 "The authorization server's introspection answer was not understood.",
                 reason="introspection_bad_answer",
             ) from None
 
-    def _read(self, response: httpx.Response, chunks: Iterator[bytes], start: float) -> bytes:
-        decoder = _Decoder(response.headers.get("content-encoding", ""), self._cap)
-        try:
-            for chunk in chunks:
-                decoder.feed(chunk)
-                if time.monotonic() - start > self._deadline:
-                    raise httpx.ReadTimeout("total deadline exceeded")
-        except httpx.StreamConsumed:  # an in-memory transport already read (and decoded) it
-            return self._loaded(response)
-        return bytes(decoder.body)
-
-    async def _aread(
-        self, response: httpx.Response, chunks: AsyncIterator[bytes], start: float
-    ) -> bytes:
-        decoder = _Decoder(response.headers.get("content-encoding", ""), self._cap)
-        try:
-            async for chunk in chunks:
-                decoder.feed(chunk)
-                if time.monotonic() - start > self._deadline:
-                    raise httpx.ReadTimeout("total deadline exceeded")
-        except httpx.StreamConsumed:  # an in-memory transport already read (and decoded) it
-            return self._loaded(response)
-        return bytes(decoder.body)
-
-    def _loaded(self, response: httpx.Response) -> bytes:
-        body = response.content
-        if len(body) > self._cap:
-            raise _TooLarge
-        return body
-
     def introspect(self, token: str) -> IntrospectionAnswer:
         """Ask whether ``token`` is active (blocking); raise ``IssuerUnavailableError``."""
+        deadline = Deadline(self._deadline)
         request = self._request(token)
-        status, headers, body, reason = 0, httpx.Headers(), None, None
-        with telemetry.outbound("introspection", "POST", self.introspection_url) as span:
-            start = time.monotonic()
-            try:
-                response = self._sync_http().send(request, stream=True, follow_redirects=False)
-                try:
-                    status, headers = response.status_code, response.headers
-                    if status == 200:
-                        body = self._read(response, response.iter_raw(), start)
-                finally:
-                    response.close()
-            except _TooLarge:
-                reason = "introspection_too_large"
-            except httpx.TimeoutException:
-                reason = "introspection_timeout"
-            except Exception:  # any transport failure: unreachable, never a crash
-                reason = "introspection_unreachable"
-            span.done(status, reason)
-        return self._answer(status, headers, body, reason)
+        if deadline.expired():  # pragma: no cover - a zero deadline is refused at construction
+            return self._answer(DEADLINE_PASSED)
+        return self._answer(send_sync(self._sync_http(), request, deadline))
 
     async def introspect_async(self, token: str) -> IntrospectionAnswer:
         """Ask whether ``token`` is active without blocking the loop."""
+        deadline = Deadline(self._deadline)
         request = self._request(token)
-        status, headers, body, reason = 0, httpx.Headers(), None, None
-        with telemetry.outbound("introspection", "POST", self.introspection_url) as span:
-            start = time.monotonic()
-            try:
-                client = self._async_http()
-                response = await asyncio.wait_for(
-                    client.send(request, stream=True, follow_redirects=False), self._deadline
-                )
-                try:
-                    status, headers = response.status_code, response.headers
-                    if status == 200:
-                        remaining = max(0.001, self._deadline - (time.monotonic() - start))
-                        body = await asyncio.wait_for(
-                            self._aread(response, response.aiter_raw(), start), remaining
-                        )
-                finally:
-                    await response.aclose()
-            except _TooLarge:
-                reason = "introspection_too_large"
-            except (httpx.TimeoutException, asyncio.TimeoutError):
-                reason = "introspection_timeout"
-            except Exception:  # any transport failure: unreachable, never a crash
-                reason = "introspection_unreachable"
-            span.done(status, reason)
-        return self._answer(status, headers, body, reason)
+        try:
+            response = await asyncio.wait_for(
+                send_async(self._async_http(), request, deadline), deadline.remaining()
+            )
+        except asyncio.TimeoutError:
+            response = DEADLINE_PASSED
+        return self._answer(response)
 
     # -- clients -----------------------------------------------------------------------
 

@@ -25,7 +25,6 @@ bounded LRU.  A store that raises is ignored (the server is asked).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import copy
 import hashlib
 import json
@@ -37,6 +36,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from okta_guard import telemetry
+from okta_guard._flight import Flight
 from okta_guard.errors import ConfigurationError, IssuerUnavailableError, OktaGuardError
 from okta_guard.models import AccessToken
 from okta_guard.verify.introspection import IntrospectionAnswer, Introspector, check_answer
@@ -153,46 +153,7 @@ class RevocationStats:
         self.refused = 0
 
 
-class _Flight:
-    """One introspection request in progress; threads and tasks wait for its entry."""
-
-    def __init__(self, loop: asyncio.AbstractEventLoop | None) -> None:
-        self.loop = loop
-        self.entry: _Entry | None = None
-        self.error: OktaGuardError | None = None
-        self._done = threading.Event()
-        self._lock = threading.Lock()
-        self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
-
-    def finish(self, entry: _Entry | None, error: OktaGuardError | None) -> None:
-        with self._lock:
-            self.entry, self.error = entry, error
-            self._done.set()
-            waiters, self._waiters = self._waiters, []
-        for loop, future in waiters:
-            with contextlib.suppress(RuntimeError):  # a closed loop: nobody left to wake
-                loop.call_soon_threadsafe(_resolve, future)
-
-    def wait(self, timeout: float) -> bool:
-        return self._done.wait(timeout)
-
-    async def wait_async(self, timeout: float) -> bool:
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[None] = loop.create_future()
-        with self._lock:
-            if self._done.is_set():
-                return True
-            self._waiters.append((loop, future))
-        try:
-            await asyncio.wait_for(future, timeout)
-        except asyncio.TimeoutError:
-            return False
-        return True
-
-
-def _resolve(future: asyncio.Future[None]) -> None:
-    if not future.done():
-        future.set_result(None)
+_Outcome = tuple[_Entry | None, OktaGuardError | None]
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:
@@ -250,7 +211,7 @@ class RevocationCheck:
         self.stats = RevocationStats()
         self._clock = clock
         self._prefix = f"{_KEY_PREFIX}{hashlib.sha256(issuer.encode()).hexdigest()[:16]}:"
-        self._flights: dict[str, _Flight] = {}
+        self._flights: dict[str, Flight[_Outcome]] = {}
         self._lock = threading.Lock()
         self._blocked_until = 0.0
 
@@ -326,23 +287,32 @@ class RevocationCheck:
             return last
         raise error
 
-    def _join(self, key: str, loop: asyncio.AbstractEventLoop | None) -> tuple[_Flight, bool]:
+    def _join(
+        self, key: str, loop: asyncio.AbstractEventLoop | None
+    ) -> tuple[Flight[_Outcome], bool]:
         """The flight for ``key`` and whether the caller leads it."""
         with self._lock:
             flight = self._flights.get(key)
             if flight is not None:
                 return flight, False
-            flight = _Flight(loop)
+            flight = Flight(loop)
             self._flights[key] = flight
             return flight, True
 
-    def _land(
-        self, key: str, flight: _Flight, entry: _Entry | None, error: OktaGuardError | None
-    ) -> None:
+    def _land(self, key: str, flight: Flight[_Outcome], outcome: _Outcome) -> None:
         with self._lock:
             if self._flights.get(key) is flight:
                 del self._flights[key]
-        flight.finish(entry, error)
+        flight.finish(outcome)
+
+    def _follow(self, flight: Flight[_Outcome], finished: bool, token: AccessToken) -> AccessToken:
+        """The answer for a caller that waited for another caller's request."""
+        entry, error = flight.result if finished and flight.result else (None, None)
+        if entry is not None:
+            return self._decide(entry, token)
+        if error is not None:
+            raise copy.copy(error)
+        raise _abandoned()
 
     # -- sync ------------------------------------------------------------------------------
 
@@ -369,30 +339,21 @@ class RevocationCheck:
         if last is not None and self._usable(last, now, exp):
             self.stats.cache_hits += 1
             return self._decide(last, access_token)
-        loop = _running_loop()
-        flight, lead = self._join(key, loop)
-        if not lead and loop is not None and flight.loop is loop:
-            # A task of this thread's own loop leads: blocking would deadlock; ask alone.
-            flight, lead = _Flight(loop), True
-            key_for_land = None
-        else:
-            key_for_land = key
-        if not lead:
-            if flight.wait(self.max_wait) and flight.entry is not None:
-                return self._decide(flight.entry, access_token)
-            if flight.error is not None:
-                raise copy.copy(flight.error)
-            raise IssuerUnavailableError(reason="introspection_unavailable")
+        flight, lead = self._join(key, _running_loop())
         entry: _Entry | None = None
-        error: OktaGuardError | None = None
-        try:
+        error: OktaGuardError | None = _abandoned()
+        if not lead and flight.led_from_this_thread():
+            # A task of this thread's own loop leads: blocking would deadlock; ask alone.
             entry, error = self._ask_sync(token, key, last, exp)
-        finally:
-            if key_for_land is not None:
-                self._land(key_for_land, flight, entry, error or (None if entry else _abandoned()))
+        elif not lead:
+            return self._follow(flight, flight.wait(self.max_wait), access_token)
+        else:
+            try:
+                entry, error = self._ask_sync(token, key, last, exp)
+            finally:
+                self._land(key, flight, (entry, error))
         if entry is None:
-            assert error is not None
-            raise error
+            raise error or _abandoned()
         return self._decide(entry, access_token)
 
     def _ask_sync(
@@ -442,20 +403,15 @@ class RevocationCheck:
             return self._decide(last, access_token)
         flight, lead = self._join(key, asyncio.get_running_loop())
         if not lead:
-            if await flight.wait_async(self.max_wait) and flight.entry is not None:
-                return self._decide(flight.entry, access_token)
-            if flight.error is not None:
-                raise copy.copy(flight.error)
-            raise IssuerUnavailableError(reason="introspection_unavailable")
+            return self._follow(flight, await flight.wait_async(self.max_wait), access_token)
         entry: _Entry | None = None
-        error: OktaGuardError | None = None
+        error: OktaGuardError | None = _abandoned()
         try:
             entry, error = await self._ask_async(token, key, last, exp)
         finally:  # also on cancellation: waiters are released (and ask again next time)
-            self._land(key, flight, entry, error or (None if entry else _abandoned()))
+            self._land(key, flight, (entry, error))
         if entry is None:
-            assert error is not None
-            raise error
+            raise error or _abandoned()
         return self._decide(entry, access_token)
 
     async def _ask_async(
