@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import gzip
+import socket
+import threading
+import time
 import zlib
 from collections.abc import AsyncIterator, Iterator
 
@@ -202,3 +205,67 @@ def test_from_env_prefers_the_introspection_credentials() -> None:
         IntrospectionClient.from_env({"OKTA_ISSUER": env["OKTA_ISSUER"]})
     with pytest.raises(ConfigurationError):
         IntrospectionClient(env["OKTA_ISSUER"], "x")  # no secret, no key
+
+
+class _HostileServer:
+    """A loopback HTTP server that answers 200 and then drips the body or stalls."""
+
+    def __init__(self, mode: str) -> None:
+        self.mode = mode
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen()
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    @property
+    def issuer(self) -> str:
+        return f"http://127.0.0.1:{self.sock.getsockname()[1]}/oauth2/default"
+
+    def _serve(self) -> None:
+        self.sock.settimeout(0.1)
+        while not self.stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                continue
+            with conn:
+                conn.recv(65536)
+                conn.sendall(
+                    b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
+                    b"content-length: 1000\r\n\r\n"
+                )
+                while not self.stop.is_set():
+                    if self.mode == "drip":
+                        try:
+                            conn.sendall(b" ")
+                        except OSError:
+                            break
+                    self.stop.wait(0.05)
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(2)
+        self.sock.close()
+
+
+@pytest.mark.parametrize("mode", ["drip", "stall"])
+async def test_drip_and_stall_end_at_the_deadline(mode: str) -> None:
+    server = _HostileServer(mode)
+    try:
+        client = IntrospectionClient(
+            server.issuer, "introspector", SECRET, timeout=0.3, deadline=0.6
+        )
+        for run_async in (False, True):
+            started = time.monotonic()
+            with pytest.raises(IssuerUnavailableError) as info:
+                if run_async:
+                    await client.introspect_async("t")
+                else:
+                    client.introspect("t")
+            assert time.monotonic() - started < 3.0
+            assert info.value.reason == "introspection_timeout"
+        await client.aclose()
+    finally:
+        server.close()
