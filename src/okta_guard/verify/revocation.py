@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import functools
 import hashlib
 import json
 import logging
@@ -126,10 +127,19 @@ class _Entry:
 
     @classmethod
     def loads(cls, raw: object) -> _Entry | None:
-        """Read a stored entry; anything malformed (or tampered) is ``None``."""
+        """Read a stored entry; anything malformed (or tampered) is ``None``.
+
+        Parsed entries are memoised by their bytes (a bounded LRU): the same stored
+        answer read again costs a hash lookup, not a JSON parse.
+        """
+        if not isinstance(raw, bytes | str):
+            return None
+        return _parse_entry(raw)
+
+    @classmethod
+    def parse(cls, raw: bytes | str) -> _Entry | None:
+        """Parse stored bytes (no memo)."""
         try:
-            if not isinstance(raw, bytes | str):
-                return None
             doc = json.loads(raw)
             checked_at = doc.pop("okta_guard_checked_at")
             if isinstance(checked_at, bool) or not isinstance(checked_at, int | float):
@@ -137,6 +147,11 @@ class _Entry:
             return cls(IntrospectionAnswer.from_json(doc), float(checked_at))
         except Exception:
             return None
+
+
+@functools.lru_cache(maxsize=1024)
+def _parse_entry(raw: bytes | str) -> _Entry | None:
+    return _Entry.parse(raw)
 
 
 class RevocationStats:
