@@ -211,3 +211,33 @@ def test_disabled_telemetry_is_a_shared_no_op() -> None:
         telemetry.record("okta_guard.retries")
     finally:
         telemetry._state, telemetry._resolved = was
+
+
+def test_prometheus_exporter_shows_the_documented_names() -> None:
+    from opentelemetry.exporter.prometheus import PrometheusMetricReader
+    from prometheus_client import generate_latest
+
+    was = telemetry._state, telemetry._resolved
+    provider = MeterProvider(metric_readers=[PrometheusMetricReader()])
+    telemetry.configure(meter_provider=provider)
+    try:
+        okta = MockIssuer(clock=FakeClock(), auth_server="telemetry-prometheus")
+        verifier = TokenVerifier(
+            okta.issuer, okta.audience, clock=okta.clock, http_client=okta.http_client()
+        )
+        verifier.verify(okta.mint_token())
+        with pytest.raises(InvalidTokenError):
+            verifier.verify(okta.mint_token(expires_in=-900))
+        text = generate_latest().decode()
+        for name in (
+            "okta_guard_verifications_total",
+            "okta_guard_keys_fetches_total",
+            "okta_guard_keys_stale_serves_total",
+            "http_client_request_duration_seconds_bucket",
+        ):
+            assert name in text
+        assert 'okta_guard_outcome="refused",okta_guard_reason="expired"' in text
+        okta.close()
+    finally:
+        provider.shutdown()  # unregisters the collector from prometheus_client's registry
+        telemetry._state, telemetry._resolved = was
