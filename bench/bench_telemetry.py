@@ -6,20 +6,22 @@ valid token every time), and the unprotected app as the yardstick.  Telemetry is
 process-wide switch, so the rounds alternate: ``off`` (:func:`okta_guard.telemetry.disable`)
 and ``on`` (:func:`okta_guard.telemetry.configure` with an SDK ``TracerProvider`` and a
 ``MeterProvider`` whose reader is collected after every round, so the observable
-counters' callbacks run too).  Best run per row; ratios to the unprotected app.
+counters' callbacks run too).  Best run per row, and the median of the per-round
+ratios to the unprotected app measured in the same mode and round.
 """
 
 from __future__ import annotations
 
 import asyncio
 import gc
+import statistics
 from typing import Any
 
 from bench.bench_middleware import build_app, drive
 from okta_guard import telemetry
 from okta_guard.testing import MockIssuer
 
-ROUNDS = 15
+ROUNDS = 21
 REQUESTS = 2000
 
 
@@ -32,9 +34,9 @@ def _providers() -> tuple[Any, Any, Any]:
     return TracerProvider(), MeterProvider(metric_readers=[reader]), reader
 
 
-async def _measure(apps: dict[str, Any], token: str) -> dict[str, float]:
+async def _measure(apps: dict[str, Any], token: str) -> dict[str, list[float]]:
     tracer_provider, meter_provider, reader = _providers()
-    best: dict[str, float] = {}
+    samples: dict[str, list[float]] = {}
     for app in apps.values():
         await drive(app, token, 50)
     gc.collect()
@@ -50,31 +52,36 @@ async def _measure(apps: dict[str, Any], token: str) -> dict[str, float]:
                     seconds = await drive(app, token, REQUESTS)
                 finally:
                     gc.enable()
-                key = f"{name}, telemetry {mode}"
-                best[key] = min(best.get(key, seconds), seconds)
+                samples.setdefault(f"{name}, telemetry {mode}", []).append(seconds)
             if mode == "on":
                 reader.get_metrics_data()  # the observable counters' callbacks run here
     telemetry.disable()
-    return best
+    return samples
 
 
 def main() -> None:
-    """Print microseconds per request with telemetry off and on."""
+    """Print microseconds per request with telemetry off and on, and the paired ratios."""
     with MockIssuer() as okta:
         token = okta.mint_token(scopes=["orders:read"], client_id="bench")
         apps = {
             "unprotected": build_app("unprotected"),
             "okta-guard": _plain_app(okta),
         }
-        best = asyncio.run(_measure(apps, token))
-    base = best["unprotected, telemetry off"]
-    print(f"raw ASGI calls, {REQUESTS} requests x {ROUNDS} alternating rounds (best run):")
-    print(f"  {'app':<32} {'us/request':>12} {'vs unprotected':>16}")
-    for name, seconds in best.items():
-        print(f"  {name:<32} {seconds * 1e6:>12.2f} {seconds / base:>15.2f}x")
-    off = best["okta-guard, telemetry off"] - best["unprotected, telemetry off"]
-    on = best["okta-guard, telemetry on"] - best["unprotected, telemetry on"]
-    print(f"  protection cost: {off * 1e6:.2f} us off, {on * 1e6:.2f} us on ({on / off:.2f}x)")
+        samples = asyncio.run(_measure(apps, token))
+    print(f"raw ASGI calls, {REQUESTS} requests x {ROUNDS} alternating rounds:")
+    print(f"  {'app':<32} {'best us/request':>16} {'median paired vs unprotected':>30}")
+    for name, values in samples.items():
+        mode = name.rsplit(" ", 1)[1]
+        base = samples[f"unprotected, telemetry {mode}"]
+        paired = statistics.median(a / b for a, b in zip(values, base, strict=True))
+        print(f"  {name:<32} {min(values) * 1e6:>16.2f} {paired:>29.2f}x")
+    guard_on_off = statistics.median(
+        a / b
+        for a, b in zip(
+            samples["okta-guard, telemetry on"], samples["okta-guard, telemetry off"], strict=True
+        )
+    )
+    print(f"  okta-guard with telemetry on / off, same round (median): {guard_on_off:.3f}x")
 
 
 def _plain_app(okta: MockIssuer) -> Any:
