@@ -257,15 +257,16 @@ async def test_drip_and_stall_end_at_the_deadline(mode: str) -> None:
         client = IntrospectionClient(
             server.issuer, "introspector", SECRET, timeout=0.3, deadline=0.6
         )
-        for run_async in (False, True):
-            started = time.monotonic()
-            with pytest.raises(IssuerUnavailableError) as info:
-                if run_async:
-                    await client.introspect_async("t")
-                else:
-                    client.introspect("t")
-            assert time.monotonic() - started < 3.0
-            assert info.value.reason == "introspection_timeout"
+        started = time.monotonic()
+        with pytest.raises(IssuerUnavailableError) as info:
+            client.introspect("t")
+        assert time.monotonic() - started < 3.0
+        assert info.value.reason == "introspection_timeout"
+        started = time.monotonic()
+        with pytest.raises(IssuerUnavailableError) as info:
+            await client.introspect_async("t")
+        assert time.monotonic() - started < 3.0
+        assert info.value.reason == "introspection_timeout"
         await client.aclose()
     finally:
         server.close()
