@@ -270,3 +270,32 @@ async def test_drip_and_stall_end_at_the_deadline(mode: str) -> None:
         await client.aclose()
     finally:
         server.close()
+
+
+@pytest.mark.parametrize(
+    ("fault", "reason"),
+    [
+        ({"drip": 0.2}, "introspection_timeout"),
+        ({"stall": True}, "introspection_timeout"),
+        ({"bomb": 5_000_000, "encoding": "gzip"}, "introspection_too_large"),
+        ({"bomb": 5_000_000, "encoding": "deflate"}, "introspection_too_large"),
+    ],
+)
+async def test_mock_body_faults_on_a_real_socket(fault: dict[str, object], reason: str) -> None:
+    with MockIssuer() as okta:
+        okta.register_client("introspector", SECRET)
+        client = IntrospectionClient(okta.issuer, "introspector", SECRET, timeout=0.5, deadline=1.0)
+        token = okta.mint_token()
+        okta.fail_next("introspect", **fault)  # type: ignore[arg-type]
+        started = time.monotonic()
+        with pytest.raises(IssuerUnavailableError) as info:
+            client.introspect(token)
+        assert info.value.reason == reason
+        okta.fail_next("introspect", **fault)  # type: ignore[arg-type]
+        with pytest.raises(IssuerUnavailableError) as info:
+            await client.introspect_async(token)
+        assert info.value.reason == reason
+        assert time.monotonic() - started < 6.0
+        assert client.introspect(token).active  # and the next, normal answer is fine
+        await client.aclose()
+        client.close()
