@@ -18,8 +18,10 @@ are allowed: then the last *active* answer is used while it is younger than
 the server until the time its ``X-Rate-Limit-Reset`` / ``Retry-After`` names.
 
 The store is pluggable (``get``/``set`` and their ``_async`` forms, like the shared
-stores of :mod:`okta_guard.store`); the default :class:`MemoryAnswerStore` is a
-bounded LRU.  A store that raises is ignored (the server is asked).
+stores of :mod:`okta_guard.store`): a shared store sees SHA-256 keys and JSON bytes
+only.  The default :class:`MemoryAnswerStore` is a bounded in-process LRU that keeps
+parsed answers by token (no hashing or parsing per request).  A store that raises
+is ignored (the server is asked).
 """
 
 from __future__ import annotations
@@ -78,7 +80,7 @@ class MemoryAnswerStore:
             raise ConfigurationError("The answer store's maxsize must be a positive integer.")
         self.maxsize = maxsize
         self._clock = clock
-        self._entries: OrderedDict[str, tuple[float, bytes]] = OrderedDict()
+        self._entries: OrderedDict[str, tuple[float, object]] = OrderedDict()
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
@@ -86,6 +88,11 @@ class MemoryAnswerStore:
 
     def get(self, key: str) -> bytes | None:
         """The live value under ``key`` (expired entries are dropped)."""
+        value = self.get_object(key)
+        return value if isinstance(value, bytes) else None
+
+    def get_object(self, key: str) -> object | None:
+        """Like :meth:`get` for any value (the in-process fast path keeps parsed answers)."""
         with self._lock:
             item = self._entries.get(key)
             if item is None:
@@ -98,6 +105,10 @@ class MemoryAnswerStore:
 
     def set(self, key: str, value: bytes, ttl: float) -> None:
         """Store ``value`` for ``ttl`` seconds, evicting the least recently used when full."""
+        self.set_object(key, value, ttl)
+
+    def set_object(self, key: str, value: object, ttl: float) -> None:
+        """Like :meth:`set` for any value."""
         with self._lock:
             self._entries[key] = (self._clock() + ttl, value)
             self._entries.move_to_end(key)
@@ -222,6 +233,10 @@ class RevocationCheck:
         self.cache_ttl = cache_ttl
         self.fallback = fallback
         self.store: AnswerStore = store if store is not None else MemoryAnswerStore(clock=clock)
+        # In-process store: parsed answers keyed by the token itself (it is in memory anyway,
+        # as in the verdict cache) - no hash, no serialisation.  Shared stores get hashes
+        # and bytes only.
+        self._local = self.store if isinstance(self.store, MemoryAnswerStore) else None
         self.max_wait = max_wait
         self.stats = RevocationStats()
         self._clock = clock
@@ -231,7 +246,7 @@ class RevocationCheck:
         self._blocked_until = 0.0
 
     def key(self, token: str) -> str:
-        """The store key of ``token`` (a hash: the token itself is never stored)."""
+        """The shared-store key of ``token`` (a hash: the token itself is never stored there)."""
         return self._prefix + hashlib.sha256(token.encode("utf-8", "replace")).hexdigest()
 
     # -- decisions (no I/O) ----------------------------------------------------------------
@@ -332,6 +347,9 @@ class RevocationCheck:
     # -- sync ------------------------------------------------------------------------------
 
     def _load(self, key: str) -> _Entry | None:
+        if self._local is not None:
+            found = self._local.get_object(key)
+            return found if isinstance(found, _Entry) else None
         try:
             return _Entry.loads(self.store.get(key))
         except Exception:
@@ -339,6 +357,9 @@ class RevocationCheck:
             return None
 
     def _save(self, key: str, entry: _Entry, ttl: float) -> None:
+        if self._local is not None:
+            self._local.set_object(key, entry, ttl)
+            return
         try:
             self.store.set(key, entry.dumps(), ttl)
         except Exception:
@@ -348,7 +369,7 @@ class RevocationCheck:
         """Refuse ``access_token`` (verified from ``token``) if the server says it is not
         active; raise ``IssuerUnavailableError`` when no answer can be had."""
         exp = access_token.expires_at.timestamp()
-        key = self.key(token)
+        key = token if self._local is not None else self.key(token)
         last = self._load(key)
         now = self._clock()
         if last is not None and self._usable(last, now, exp):
@@ -395,6 +416,8 @@ class RevocationCheck:
     # -- async -----------------------------------------------------------------------------
 
     async def _load_async(self, key: str) -> _Entry | None:
+        if self._local is not None:
+            return self._load(key)
         try:
             return _Entry.loads(await self.store.get_async(key))
         except Exception:
@@ -402,6 +425,9 @@ class RevocationCheck:
             return None
 
     async def _save_async(self, key: str, entry: _Entry, ttl: float) -> None:
+        if self._local is not None:
+            self._save(key, entry, ttl)
+            return
         try:
             await self.store.set_async(key, entry.dumps(), ttl)
         except Exception:
@@ -410,7 +436,7 @@ class RevocationCheck:
     async def check_async(self, token: str, access_token: AccessToken) -> AccessToken:
         """Async :meth:`check`; shares the cache and the single flight with sync callers."""
         exp = access_token.expires_at.timestamp()
-        key = self.key(token)
+        key = token if self._local is not None else self.key(token)
         last = await self._load_async(key)
         now = self._clock()
         if last is not None and self._usable(last, now, exp):
