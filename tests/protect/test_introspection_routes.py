@@ -17,13 +17,15 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 from starlette.testclient import TestClient
+from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from okta_guard import (
     AccessToken,
     ConfigurationError,
     IntrospectionClient,
+    InvalidTokenError,
     MultiIssuerVerifier,
     OktaGuardMiddleware,
     TokenClient,
@@ -279,3 +281,43 @@ async def test_async_verify_with_introspect_all(okta: MockIssuer) -> None:
     okta.clock.advance(31)  # type: ignore[attr-defined]
     with pytest.raises(Exception, match="revoked"):
         await verifier.verify_async(token)
+
+
+def test_sync_introspect_against_the_mock(okta: MockIssuer) -> None:
+    verifier = verifier_for(okta)
+    token = service_token(okta)
+    access = verifier.verify(token)
+    assert verifier.introspect(token, access) is access
+    revoke_over_http(okta, token)
+    assert verifier.introspect(token, access) is access  # cached answer, within 30 s
+    okta.clock.advance(30)  # type: ignore[attr-defined]
+    with pytest.raises(InvalidTokenError) as info:
+        verifier.introspect(token, access)
+    assert info.value.reason == "revoked"
+    assert verifier.verify(token) is not None  # local verification alone still accepts it
+
+
+def test_websocket_route_with_introspection(okta: MockIssuer) -> None:
+    @require_scopes("payments:write", introspect=True)
+    async def feed(websocket: WebSocket) -> None:
+        await websocket.accept()
+        await websocket.send_text("ok")
+        await websocket.close()
+
+    app = Starlette(
+        routes=[WebSocketRoute("/feed", feed)],
+        middleware=[Middleware(OktaGuardMiddleware, verifier=verifier_for(okta))],
+    )
+    token = service_token(okta)
+    auth = {"Authorization": f"Bearer {token}"}
+    with TestClient(app) as client:
+        with client.websocket_connect("/feed", headers=auth) as ws:
+            assert ws.receive_text() == "ok"
+        okta.revoke(token)
+        okta.clock.advance(30)  # type: ignore[attr-defined]
+        with (
+            pytest.raises(WebSocketDisconnect) as info,
+            client.websocket_connect("/feed", headers=auth),
+        ):
+            pass
+        assert info.value.code == 1008
