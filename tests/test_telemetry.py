@@ -199,6 +199,30 @@ def test_introspection_rate_limit_is_counted(
     okta.close()
 
 
+def test_unknown_issuers_are_counted(
+    otel: tuple[InMemorySpanExporter, InMemoryMetricReader],
+) -> None:
+    from okta_guard import MultiIssuerVerifier
+
+    _spans, reader = otel
+    okta = MockIssuer(auth_server="telemetry-multi")
+    multi = MultiIssuerVerifier([TokenVerifier(okta.issuer, okta.audience)])
+    for _ in range(3):
+        with pytest.raises(InvalidTokenError):
+            multi.verify(okta.mint_token(claims={"iss": "https://x.example.com/oauth2/y"}))
+    found = points(reader)
+    assert (
+        total(
+            found,
+            "okta_guard.verifications",
+            okta_guard__reason="unknown_issuer",
+            okta_guard__issuers=okta.issuer,
+        )
+        == 3
+    )
+    okta.close()
+
+
 def test_disabled_telemetry_is_a_shared_no_op() -> None:
     was = telemetry._state, telemetry._resolved
     telemetry.disable()

@@ -34,7 +34,15 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
 
-__all__ = ["configure", "disable", "enabled", "outbound", "record", "watch_verifier"]
+__all__ = [
+    "configure",
+    "disable",
+    "enabled",
+    "outbound",
+    "record",
+    "watch_router",
+    "watch_verifier",
+]
 
 #: Instrumentation scope name.
 SCOPE = "okta_guard"
@@ -43,6 +51,7 @@ _lock = threading.Lock()
 _state: _Telemetry | None = None
 _resolved = False  # whether _state reflects the configuration (auto-detection done)
 _verifiers: weakref.WeakSet[Any] = weakref.WeakSet()
+_routers: weakref.WeakSet[Any] = weakref.WeakSet()  # MultiIssuerVerifier: unknown issuers
 
 # Reasons whose refusal is a 503 (the verifier could not decide), for the outcome label.
 _COUNTER_HELP = {
@@ -183,11 +192,18 @@ class _Telemetry:
             read: Any, name: str
         ) -> Any:  # one callback per instrument, reading the watched verifiers
             def callback(options: CallbackOptions) -> Iterable[Observation]:
-                return [
+                rows = [
                     Observation(value, attrs)
                     for verifier in list(_verifiers)
                     for value, attrs in read(verifier)
                 ]
+                if name == "okta_guard.verifications":
+                    rows.extend(
+                        Observation(value, attrs)
+                        for router in list(_routers)
+                        for value, attrs in _read_unknown_issuers(router)
+                    )
+                return rows
 
             callback.__name__ = name
             return callback
@@ -231,6 +247,15 @@ def _read_verifications(verifier: Any) -> list[tuple[int, dict[str, str]]]:
             attrs["okta_guard.reason"] = reason
         rows.append((count, attrs))
     return rows
+
+
+def _read_unknown_issuers(router: Any) -> list[tuple[int, dict[str, str]]]:
+    attrs = {
+        "okta_guard.issuers": ",".join(router.issuers),
+        "okta_guard.outcome": "refused",
+        "okta_guard.reason": "unknown_issuer",
+    }
+    return [(int(router.unknown_issuers), attrs)]
 
 
 def _stat(field: str) -> Any:
@@ -336,3 +361,8 @@ def record(name: str, attributes: dict[str, Any] | None = None) -> None:
 def watch_verifier(verifier: Any) -> None:
     """Report ``verifier``'s counters as observable metrics (held weakly; no per-request cost)."""
     _verifiers.add(verifier)
+
+
+def watch_router(router: Any) -> None:
+    """Report a ``MultiIssuerVerifier``'s refusals of unknown issuers (held weakly)."""
+    _routers.add(router)

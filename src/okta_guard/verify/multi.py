@@ -24,6 +24,7 @@ from collections.abc import Iterable, Mapping
 from types import TracebackType
 from typing import Any
 
+from okta_guard import telemetry
 from okta_guard.errors import ConfigurationError, InvalidTokenError, OktaGuardError
 from okta_guard.models import AccessToken
 from okta_guard.settings import env_list
@@ -76,6 +77,7 @@ class MultiIssuerVerifier:
             aud = verifier.audience
             audiences.update(dict.fromkeys((aud,) if isinstance(aud, str) else aud))
         self._audience = tuple(audiences)
+        telemetry.watch_router(self)
 
     # -- construction helpers ------------------------------------------------------------
 
