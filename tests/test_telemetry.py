@@ -265,3 +265,42 @@ def test_prometheus_exporter_shows_the_documented_names() -> None:
     finally:
         provider.shutdown()  # unregisters the collector from prometheus_client's registry
         telemetry._state, telemetry._resolved = was
+
+
+def test_no_span_and_no_counter_call_per_cached_request(
+    otel: tuple[InMemorySpanExporter, InMemoryMetricReader], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from starlette.applications import Starlette
+    from starlette.middleware import Middleware
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+    from starlette.testclient import TestClient
+
+    from okta_guard import OktaGuardMiddleware
+
+    spans, reader = otel
+    okta = MockIssuer(auth_server="telemetry-hot-path")
+    verifier = TokenVerifier(
+        okta.issuer,
+        okta.audience,
+        http_client=okta.http_client(),
+        async_http_client=okta.async_http_client(),
+    )
+    app = Starlette(
+        routes=[Route("/", lambda request: PlainTextResponse("ok"))],
+        middleware=[Middleware(OktaGuardMiddleware, verifier=verifier, prewarm=False)],
+    )
+    auth = {"Authorization": f"Bearer {okta.mint_token()}"}
+    with TestClient(app) as client:
+        assert client.get("/", headers=auth).status_code == 200  # discovery + keys
+        outbound_spans = len(spans.get_finished_spans())
+        calls: list[str] = []
+        monkeypatch.setattr(telemetry, "record", lambda *a, **k: calls.append("record"))
+        monkeypatch.setattr(telemetry, "outbound", lambda *a, **k: calls.append("outbound"))
+        for _ in range(50):
+            assert client.get("/", headers=auth).status_code == 200
+    assert len(spans.get_finished_spans()) == outbound_spans == 2
+    assert calls == []  # the cached path calls no telemetry hook at all
+    found = points(reader)  # and the counts are still right, read at collection
+    assert total(found, "okta_guard.verdict_cache.hits", okta_guard__issuer=okta.issuer) == 50
+    okta.close()
