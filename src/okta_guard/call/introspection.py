@@ -14,7 +14,9 @@ network errors, timeouts (and a total deadline, so a drip-fed body cannot hold a
 request), 5xx, a body above the size cap (checked while decoding, so a gzip bomb
 cannot inflate), a malformed answer, a refused client (logged with the fix), and
 429 (reason ``introspection_rate_limited``, ``retry_after`` from ``Retry-After`` or
-``X-Rate-Limit-Reset``).  Tokens and secrets never appear in logs or messages.
+``X-Rate-Limit-Reset``).  The request goes through the library's one outbound shell
+(:mod:`okta_guard._http`: deadline, decoded-size cap, no redirects, telemetry span).
+Tokens and secrets never appear in logs or messages.
 """
 
 from __future__ import annotations
@@ -172,6 +174,7 @@ class IntrospectionClient:
                 "too_large": "introspection_too_large",
                 "timeout": "introspection_timeout",
                 "deadline": "introspection_timeout",
+                "encoding": "introspection_bad_answer",
             }.get(response.error, "introspection_unreachable")
             raise IssuerUnavailableError(
                 "The authorization server cannot check the access token now; try again later.",
