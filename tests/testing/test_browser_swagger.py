@@ -1,8 +1,9 @@
 """A real browser against the mock: Swagger UI's client-credentials *Authorize* flow.
 
 Headless Chromium (Debian's ``chromium``, driven over the DevTools protocol) opens
-the offline ``/docs`` page (``fastapi-offline``) of a FastAPI app protected by ``OktaAuth``, types the
-client id and secret into Swagger UI's *Authorize* dialog, which fetches a token
+the offline ``/docs`` page (``fastapi-offline``) of a FastAPI app protected by
+``OktaAuth``, types the client id and secret into Swagger UI's *Authorize* dialog,
+which fetches a token
 cross-origin from the mock's ``/v1/token`` (a CORS preflight first), then runs
 *Try it out* on a protected operation and reads the 200 on the page.  Without a
 Trusted Origin for the docs page, the same flow fails in the browser.
@@ -20,6 +21,7 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
+
 from okta_guard import AccessToken, TokenVerifier
 from okta_guard.fastapi import OktaAuth
 from okta_guard.testing import MockIssuer
@@ -51,8 +53,10 @@ def _app(okta: MockIssuer) -> FastAPI:
     app = FastAPIOffline(title="Orders")  # Swagger UI from the package, not a CDN
     auth.install(app)
 
+    read = auth.require("orders:read")
+
     @app.get("/orders")
-    async def orders(token: AccessToken = auth.require("orders:read")) -> dict[str, object]:
+    async def orders(token: AccessToken = read) -> dict[str, object]:
         return {"client": token.client_id, "orders": [1, 2]}
 
     return app
@@ -95,8 +99,8 @@ def _authorize(page: Page) -> str:
         "return 1; })"
     )
     text: str = page.evaluate(
-        "Promise.race([waitFor('.auth-btn-wrapper button', 'Logout'), waitFor('.modal-ux .errors')])"
-        ".then(() => document.querySelector('.modal-ux').innerText)"
+        "Promise.race([waitFor('.auth-btn-wrapper button', 'Logout'), "
+        "waitFor('.modal-ux .errors')]).then(() => document.querySelector('.modal-ux').innerText)"
     )
     return text
 
@@ -143,7 +147,8 @@ def test_swagger_ui_authorize_then_call_a_protected_operation(
         "return waitFor('.btn.execute'); }).then(b => { b.click(); return 1; })"
     )
     status = page.evaluate(
-        "waitFor('.live-responses-table tr.response .response-col_status').then(c => c.innerText.trim())"
+        "waitFor('.live-responses-table tr.response .response-col_status')"
+        ".then(c => c.innerText.trim())"
     )
     body = page.evaluate(
         "waitFor('.live-responses-table tr.response .response-col_description pre')"
