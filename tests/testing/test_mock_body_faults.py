@@ -201,6 +201,14 @@ def test_keys_patch_in_an_outage_on_every_endpoint(in_process: MockIssuer) -> No
     assert metadata.status_code == 200  # only /v1/keys answers are patched
 
 
+def test_keys_patch_leaves_odd_bodies_alone(in_process: MockIssuer) -> None:
+    in_process.fail_next("keys", status=200, body=b"not json", keys_patch={"use": "enc"})
+    in_process.fail_next("keys", status=200, body={"keys": [1, {}]}, keys_patch={"use": "enc"})
+    with in_process.http_client() as client:
+        assert client.get(in_process.jwks_uri).content == b"not json"
+        assert client.get(in_process.jwks_uri).json() == {"keys": [1, {"use": "enc"}]}
+
+
 def test_empty_key_set_through_body(okta: MockIssuer) -> None:
     okta.fail_next("keys", status=200, body={"keys": []})
     with _client(okta) as client:
