@@ -265,20 +265,28 @@ _FRAGMENTS = st.sampled_from(
 )
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@pytest.fixture(scope="module")
+def shared_server() -> Iterator[tuple[MockIssuer, httpx.Client]]:
+    with MockIssuer() as issuer, httpx.Client(trust_env=False) as client:
+        yield issuer, client
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(parts=st.lists(_FRAGMENTS, min_size=1, max_size=8))
-def test_raw_garbage_never_takes_the_server_down(parts: list[bytes]) -> None:
-    with MockIssuer() as okta:
-        assert okta.port is not None
-        with socket.create_connection(("127.0.0.1", okta.port), timeout=5) as sock:
-            sock.sendall(b"".join(parts))
-            sock.shutdown(socket.SHUT_WR)  # the server sees the end of the request
-            answer = b""
-            with contextlib.suppress(TimeoutError, ConnectionError):
-                while chunk := sock.recv(65536):
-                    answer += chunk
-        if answer:
-            assert answer.startswith(b"HTTP/1.")
-            status = int(answer.split(b" ", 2)[1])
-            assert status < 500, answer[:200]
-        assert httpx.get(okta.jwks_uri, trust_env=False).status_code == 200
+def test_raw_garbage_never_takes_the_server_down(
+    shared_server: tuple[MockIssuer, httpx.Client], parts: list[bytes]
+) -> None:
+    okta, client = shared_server  # one server for every example: it must survive them all
+    assert okta.port is not None
+    with socket.create_connection(("127.0.0.1", okta.port), timeout=5) as sock:
+        sock.sendall(b"".join(parts))
+        sock.shutdown(socket.SHUT_WR)  # the server sees the end of the request
+        answer = b""
+        with contextlib.suppress(TimeoutError, ConnectionError):
+            while chunk := sock.recv(65536):
+                answer += chunk
+    if answer:
+        assert answer.startswith(b"HTTP/1.")
+        status = int(answer.split(b" ", 2)[1])
+        assert status < 500, answer[:200]
+    assert client.get(okta.jwks_uri).status_code == 200
