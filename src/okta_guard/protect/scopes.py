@@ -44,6 +44,7 @@ from okta_guard.protect.challenge import (
     error_headers,
     websocket_close_code,
 )
+from okta_guard.protect.introspect import INTROSPECT_ATTR, introspect_connection
 from okta_guard.protect.metadata import ProtectedResourceMetadata
 from okta_guard.protect.protocol import Verifier
 from okta_guard.protect.requirements import SCOPES_ATTR, ScopeRequirement, get_requirement
@@ -110,17 +111,21 @@ class _Guard:
         verifier: Verifier | None,
         realm: str | None,
         resource_metadata: str | None,
+        introspect: bool = False,
     ) -> None:
         self.requirement = requirement
         self.verifier = verifier
         self.realm = realm
         self.resource_metadata = resource_metadata
+        self.introspect = introspect
 
     async def refuse(self, conn: HTTPConnection) -> Response | None:
         """Return ``None`` if ``conn`` may proceed, else the answer (websockets: closed)."""
         try:
             token = await authenticate_connection(conn, self.verifier)
             self.requirement.check(token)
+            if self.introspect:
+                await introspect_connection(conn, self.verifier, token)
         except OktaGuardError as exc:
             if exc.status_code >= 500 and exc.status_code != 503:
                 logger.error("okta-guard cannot check %r: %s", conn.url.path, exc.description)
@@ -154,13 +159,15 @@ def _connection(args: tuple[Any, ...], kwargs: dict[str, Any]) -> HTTPConnection
 def _wrap_function(func: _F, guard: _Guard) -> _F:
     is_async = inspect.iscoroutinefunction(func)
     allows = guard.requirement.allows
+    introspect = guard.introspect
 
     @functools.wraps(func)
     async def wrapper(*args: Any, **kwargs: Any) -> Any:
         conn = _connection(args, kwargs)
         user = conn.scope.get("user")
-        # Behind the middleware the token is already verified: only the scopes are left.
-        if not (type(user) is AccessToken and allows(user)):
+        # Behind the middleware the token is already verified: only the scopes are left
+        # (and, for an introspecting route, the issuer's word).
+        if introspect or not (type(user) is AccessToken and allows(user)):
             refusal = await guard.refuse(conn)
             if refusal is not None:
                 return None if isinstance(conn, WebSocket) else refusal
@@ -198,6 +205,7 @@ def require_scopes(
     verifier: Verifier | None = None,
     realm: str | None = None,
     resource_metadata: str | None = None,
+    introspect: bool = False,
 ) -> Callable[[_F], _F]:
     """Require a valid access token granting every one of ``scopes`` (and one of ``any_of``).
 
@@ -210,11 +218,14 @@ def require_scopes(
         resource_metadata: RFC 9728 metadata URL for 401/403 challenges (default:
             the app's ``/.well-known/oauth-protected-resource`` if it serves one;
             ``""`` for none).
+        introspect: after local verification, ask the issuer whether the token is still
+            active (``TokenVerifier(..., introspection=...)``): a revoked token is refused
+            (401, reason ``revoked``) within the verifier's introspection cache time.
     """
     if any_of is not None and isinstance(any_of, str):
         any_of = [any_of]
     requirement = ScopeRequirement.build(scopes, any_of)
-    guard = _Guard(requirement, verifier, realm, resource_metadata)
+    guard = _Guard(requirement, verifier, realm, resource_metadata, introspect)
 
     def decorator(endpoint: _F) -> _F:
         wrapped: Any
@@ -233,6 +244,8 @@ def require_scopes(
         else:
             requirement_all = requirement
         setattr(wrapped, SCOPES_ATTR, requirement_all)
+        if introspect or getattr(endpoint, INTROSPECT_ATTR, False):
+            setattr(wrapped, INTROSPECT_ATTR, True)
         return cast(_F, wrapped)
 
     return decorator
