@@ -56,9 +56,12 @@ __all__ = ["TokenVerifier"]
 logger = logging.getLogger("okta_guard.verify.verifier")
 
 
-def _ascii_bytes(token: object) -> bytes | None:
-    """``token`` as bytes if it is an ASCII string (every token the cache can hold is)."""
-    return token.encode() if type(token) is str and token.isascii() else None
+def _ascii_bytes(token: object, limit: int) -> bytes | None:
+    """``token`` as bytes if it is an ASCII string of at most ``limit`` characters (every
+    token the cache can hold is; anything else is refused by the parser without a copy)."""
+    if type(token) is str and len(token) <= limit and token.isascii():
+        return token.encode()
+    return None
 
 
 class TokenVerifier:
@@ -368,7 +371,7 @@ class TokenVerifier:
 
         The I/O-free first half of :meth:`verify` and :meth:`verify_async`.
         """
-        raw = _ascii_bytes(token)
+        raw = _ascii_bytes(token, self._max_token_size)
         if raw is not None:
             hit = self._cached(raw, now)
             if hit is not None:
@@ -378,10 +381,11 @@ class TokenVerifier:
             max_size=self._max_token_size,
             algorithms=self._algorithms,
             header_cache=self._headers,
+            ascii_bytes=raw,
         )
         if parsed.typ is not None or self._strict:
             check_typ(parsed.typ, strict=self._strict)
-        assert raw is not None  # parse_token accepts only ASCII strings
+        assert raw is not None  # parse_token accepts only ASCII strings of at most max size
         return raw, parsed
 
     def verify(self, token: str) -> AccessToken:
@@ -465,7 +469,7 @@ class TokenVerifier:
         raises: ``None`` only means "ask :meth:`verify` or :meth:`verify_async`", which
         give the precise answer.  The middleware's hot path for a repeated token.
         """
-        raw = token if type(token) is bytes else _ascii_bytes(token)
+        raw = token if type(token) is bytes else _ascii_bytes(token, self._max_token_size)
         if raw is None:
             return None
         hit = self._tokens.get(raw, self._clock(), self._leeway, self._fresh_key, self._current_key)
