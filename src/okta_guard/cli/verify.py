@@ -110,7 +110,12 @@ def _decode(args: argparse.Namespace) -> int:
 
 def _verify(args: argparse.Namespace) -> int:
     from okta_guard.cli._common import issuer_from_args
-    from okta_guard.errors import ConfigurationError, InvalidTokenError, OktaGuardError
+    from okta_guard.errors import (
+        ConfigurationError,
+        InvalidTokenError,
+        IssuerUnavailableError,
+        OktaGuardError,
+    )
     from okta_guard.verify.verifier import TokenVerifier
 
     token = read_token_argument(args.token)
@@ -131,6 +136,10 @@ def _verify(args: argparse.Namespace) -> int:
         access = verifier.verify(token)
     except InvalidTokenError as exc:
         return _verdict_invalid(args, exc, token)
+    except IssuerUnavailableError as exc:
+        if exc.diagnosis:  # the issuer's answer shows a configuration error: say which
+            raise ConfigurationError(f"{exc.description} Cause: {exc.diagnosis}.") from None
+        raise
     except OktaGuardError:
         raise
     finally:
