@@ -255,9 +255,7 @@ async def test_middleware_request_gets_503_in_time(issuer: HostileIssuer) -> Non
     transport = httpx.ASGITransport(app=app)
     started = time.monotonic()
     async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
-        response = await client.get(
-            "/hello", headers={"Authorization": f"Bearer {issuer.token()}"}
-        )
+        response = await client.get("/hello", headers={"Authorization": f"Bearer {issuer.token()}"})
     assert response.status_code == 503
     assert "retry-after" in response.headers
     assert time.monotonic() - started < DEADLINE + SLACK

@@ -222,4 +222,3 @@ class HostileIssuer:
             return False
         conn.sendall(body)
         return True
-

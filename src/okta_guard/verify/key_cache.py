@@ -317,6 +317,8 @@ class KeyCache:
             )
         else:
             self.last_failure = None
+            if outcome.alarm:
+                logger.error("okta-guard: signing keys of %s: %s", self.issuer, outcome.alarm)
         flight.finish(outcome)
         if removed and self._on_keys_removed is not None:
             self._on_keys_removed(removed)

@@ -294,13 +294,18 @@ class KeyCachePolicy:
 
 @dataclass(frozen=True)
 class KeysFetched:
-    """A fetch that produced a key set, with its time to live and the ``jwks_uri`` used."""
+    """A fetch that produced a key set, with its time to live and the ``jwks_uri`` used.
+
+    ``alarm``: the set is installed but nothing can be verified with it (no usable key
+    and no earlier keys to keep) - the drivers log it as an error.
+    """
 
     content: KeySetContent
     ttl: float
     jwks_uri: str
     jwks_uri_final: bool = True
     notes: tuple[str, ...] = ()
+    alarm: str = ""
 
 
 @dataclass(frozen=True)
@@ -341,12 +346,17 @@ def interpret_jwks_response(
     except InvalidKeySetError as exc:
         return FetchFailure(f"JWKS response refused: {exc}")
     if not content.keys:
-        # An empty or wholly unusable set is not "all keys retracted": it is an answer
-        # nobody can verify with.  Keep the last good keys (a failed refresh).
-        return FetchFailure(
+        problem = (
             f"the key set at {jwks_uri} holds no usable signing key "
-            f"({_describe(content, algorithms)}); keeping the last good keys",
-            misconfigured=True,
+            f"({_describe(content, algorithms)})"
+        )
+        if previous:
+            # An empty or wholly unusable set is not "every key retracted": it is an answer
+            # nobody can verify with.  Keep the last good keys (a failed refresh).
+            return FetchFailure(f"{problem}; keeping the last good keys", misconfigured=True)
+        ttl = ttl_from_cache_control(response.headers.get("cache-control"), config)
+        return KeysFetched(
+            content=content, ttl=ttl, jwks_uri=jwks_uri, alarm=f"{problem}; tokens are refused"
         )
     ttl = ttl_from_cache_control(response.headers.get("cache-control"), config)
     return KeysFetched(content=content, ttl=ttl, jwks_uri=jwks_uri)
@@ -411,5 +421,5 @@ def key_fetch_flow(
         jwks_uri=jwks_uri,
     )
     if isinstance(outcome, KeysFetched):
-        return KeysFetched(outcome.content, outcome.ttl, jwks_uri, final, notes)
+        return KeysFetched(outcome.content, outcome.ttl, jwks_uri, final, notes, outcome.alarm)
     return FetchFailure(outcome.reason, outcome.retry_after, notes, outcome.misconfigured)
