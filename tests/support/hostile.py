@@ -18,6 +18,7 @@ socket.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
 import socket
@@ -75,10 +76,8 @@ class HostileIssuer:
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
-        try:
+        with contextlib.suppress(OSError):
             self._sock.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept()
-        except OSError:
-            pass
         self._sock.close()
         self._thread.join(5)
 
