@@ -1,8 +1,8 @@
 """Every fetch path against a hostile issuer: the documented time and memory bounds hold.
 
 The paths are listed once in :data:`PATHS` (discovery, keys, token; add introspection
-there) and each runs, sync and async, against each fault of
-:class:`tests.support.hostile.HostileIssuer` on a real loopback socket:
+there) and each runs, sync and async, against each body fault of the mock issuer
+(:meth:`okta_guard.testing.MockIssuer.start_outage`) served on a real loopback socket:
 
 * ``drip``  - a 200 with a full ``Content-Length`` whose body arrives a byte at a time;
 * ``stall`` - 200 headers, then nothing;
@@ -19,6 +19,7 @@ import asyncio
 import time
 import tracemalloc
 from collections.abc import Awaitable, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,8 +28,7 @@ import pytest
 
 from okta_guard import TokenClient, TokenVerifier
 from okta_guard.errors import IssuerUnavailableError, OktaGuardError, TokenRequestError
-from okta_guard.testing import FakeClock
-from tests.support.hostile import HostileIssuer
+from okta_guard.testing import FakeClock, MockIssuer
 
 #: The total deadline the tests configure (seconds).
 DEADLINE = 1.0
@@ -39,23 +39,34 @@ BOMB = 200 * 1024 * 1024
 MEMORY_BOUND = 24 * 1024 * 1024
 
 
+SECRET = "hostile-network-secret"
+
+
 @pytest.fixture
-def issuer() -> Iterator[HostileIssuer]:
-    with HostileIssuer() as server:
-        yield server
+def issuer() -> Iterator[MockIssuer]:
+    with MockIssuer() as okta:  # a real loopback server
+        okta.register_client("svc", SECRET, scopes=["orders:read"])
+        yield okta
 
 
-def make_verifier(server: HostileIssuer, **kwargs: Any) -> TokenVerifier:
-    """A verifier of ``server`` with the test deadline, on a fake clock at the tokens' time."""
+def access_token(okta: MockIssuer) -> str:
+    return okta.mint_token(scopes=["orders:read"], client_id="svc")
+
+
+def keys_url(okta: MockIssuer) -> str:
+    return f"{okta.issuer}/v1/keys"
+
+
+def make_verifier(okta: MockIssuer, **kwargs: Any) -> TokenVerifier:
+    """A verifier of ``okta`` with the test deadline."""
     kwargs.setdefault("fetch_deadline", DEADLINE)
-    kwargs.setdefault("clock", FakeClock(server.now))
-    return TokenVerifier(server.issuer, server.audience, **kwargs)
+    return TokenVerifier(okta.issuer, "api://default", **kwargs)
 
 
-def make_token_client(server: HostileIssuer, **kwargs: Any) -> TokenClient:
-    """A token client of ``server`` with the test deadline."""
+def make_token_client(okta: MockIssuer, **kwargs: Any) -> TokenClient:
+    """A token client of ``okta`` with the test deadline."""
     kwargs.setdefault("deadline", DEADLINE)
-    return TokenClient(server.issuer, "svc", "secret", scopes=["orders:read"], **kwargs)
+    return TokenClient(okta.issuer, "svc", SECRET, scopes=["orders:read"], **kwargs)
 
 
 # -- the fetch paths ---------------------------------------------------------------------
@@ -66,41 +77,44 @@ class FetchPath:
     """One outbound fetch the product makes: which endpoint to fault and how to call it."""
 
     name: str
+    #: The mock endpoint to fault (``"*"``: every one, e.g. discovery and its fallback).
     endpoint: str
     expected: type[OktaGuardError]
-    call: Callable[[HostileIssuer], object]
-    call_async: Callable[[HostileIssuer], Awaitable[object]]
+    call: Callable[[MockIssuer], object]
+    call_async: Callable[[MockIssuer], Awaitable[object]]
 
 
-def _verify(server: HostileIssuer) -> object:
-    return make_verifier(server).verify(server.token())
+def _verify(okta: MockIssuer) -> object:
+    return make_verifier(okta).verify(access_token(okta))
 
 
-async def _verify_async(server: HostileIssuer) -> object:
-    return await make_verifier(server).verify_async(server.token())
+async def _verify_async(okta: MockIssuer) -> object:
+    return await make_verifier(okta).verify_async(access_token(okta))
 
 
-def _verify_known_jwks_uri(server: HostileIssuer) -> object:
-    return make_verifier(server, jwks_uri=f"{server.issuer}/v1/keys").verify(server.token())
+def _verify_known_jwks_uri(okta: MockIssuer) -> object:
+    return make_verifier(okta, jwks_uri=keys_url(okta)).verify(access_token(okta))
 
 
-async def _verify_known_jwks_uri_async(server: HostileIssuer) -> object:
-    verifier = make_verifier(server, jwks_uri=f"{server.issuer}/v1/keys")
-    return await verifier.verify_async(server.token())
+async def _verify_known_jwks_uri_async(okta: MockIssuer) -> object:
+    verifier = make_verifier(okta, jwks_uri=keys_url(okta))
+    return await verifier.verify_async(access_token(okta))
 
 
-def _token(server: HostileIssuer) -> object:
-    with make_token_client(server) as client:
+def _token(okta: MockIssuer) -> object:
+    with make_token_client(okta) as client:
         return client.get_token()
 
 
-async def _token_async(server: HostileIssuer) -> object:
-    async with make_token_client(server) as client:
+async def _token_async(okta: MockIssuer) -> object:
+    async with make_token_client(okta) as client:
         return await client.get_token_async()
 
 
+#: Every outbound fetch of the product.  Introspection joins here as one more row.
 PATHS = [
-    FetchPath("discovery", "discovery", IssuerUnavailableError, _verify, _verify_async),
+    # Discovery: the metadata documents and the fallback key URL all misbehave.
+    FetchPath("discovery", "*", IssuerUnavailableError, _verify, _verify_async),
     FetchPath(
         "keys", "keys", IssuerUnavailableError, _verify_known_jwks_uri, _verify_known_jwks_uri_async
     ),
@@ -108,17 +122,15 @@ PATHS = [
 ]
 
 FAULTS: dict[str, dict[str, Any]] = {
-    "drip": {"drip": 0.05, "times": None},
-    "stall": {"stall": True, "times": None},
-    "gzip-bomb": {"bomb": BOMB, "encoding": "gzip", "times": None},
-    "deflate-bomb": {"bomb": BOMB, "encoding": "deflate", "times": None},
+    "drip": {"drip": 0.05},
+    "stall": {"stall": True},
+    "gzip-bomb": {"bomb": BOMB, "encoding": "gzip"},
+    "deflate-bomb": {"bomb": BOMB, "encoding": "deflate"},
 }
 
 
-def _faulted(server: HostileIssuer, path: FetchPath, fault: str) -> None:
-    server.fail(path.endpoint, **FAULTS[fault])
-    if path.endpoint == "discovery":
-        server.fail("keys", **FAULTS[fault])  # the fallback jwks_uri is no way out either
+def _faulted(okta: MockIssuer, path: FetchPath, fault: str) -> None:
+    okta.start_outage(path.endpoint, **FAULTS[fault])
 
 
 def _bounded(elapsed: float, peak: int) -> None:
@@ -128,7 +140,7 @@ def _bounded(elapsed: float, peak: int) -> None:
 
 @pytest.mark.parametrize("fault", sorted(FAULTS))
 @pytest.mark.parametrize("path", PATHS, ids=lambda p: p.name)
-def test_sync_fetch_is_bounded(issuer: HostileIssuer, path: FetchPath, fault: str) -> None:
+def test_sync_fetch_is_bounded(issuer: MockIssuer, path: FetchPath, fault: str) -> None:
     _faulted(issuer, path, fault)
     tracemalloc.start()
     started = time.monotonic()
@@ -144,7 +156,7 @@ def test_sync_fetch_is_bounded(issuer: HostileIssuer, path: FetchPath, fault: st
 
 @pytest.mark.parametrize("fault", sorted(FAULTS))
 @pytest.mark.parametrize("path", PATHS, ids=lambda p: p.name)
-async def test_async_fetch_is_bounded(issuer: HostileIssuer, path: FetchPath, fault: str) -> None:
+async def test_async_fetch_is_bounded(issuer: MockIssuer, path: FetchPath, fault: str) -> None:
     _faulted(issuer, path, fault)
     tracemalloc.start()
     started = time.monotonic()
@@ -161,21 +173,20 @@ async def test_async_fetch_is_bounded(issuer: HostileIssuer, path: FetchPath, fa
 # -- the callers behind the fetches ------------------------------------------------------
 
 
-def test_waiting_threads_share_the_deadline(issuer: HostileIssuer) -> None:
+def test_waiting_threads_share_the_deadline(issuer: MockIssuer) -> None:
     """Threads waiting on a verifier's dripping fetch all get their 503 in time."""
-    issuer.fail("keys", drip=0.05, times=None)
-    verifier = make_verifier(issuer, jwks_uri=f"{issuer.issuer}/v1/keys")
+    issuer.start_outage("keys", drip=0.05)
+    verifier = make_verifier(issuer, jwks_uri=keys_url(issuer))
+    token = access_token(issuer)
     errors: list[BaseException] = []
 
     def call() -> None:
         try:
-            verifier.verify(issuer.token())
+            verifier.verify(token)
         except BaseException as exc:  # collected and checked below
             errors.append(exc)
 
     started = time.monotonic()
-    from concurrent.futures import ThreadPoolExecutor
-
     with ThreadPoolExecutor(8) as pool:
         for _ in range(8):
             pool.submit(call)
@@ -186,8 +197,8 @@ def test_waiting_threads_share_the_deadline(issuer: HostileIssuer) -> None:
     assert issuer.count("keys") == 1  # still one fetch for all of them
 
 
-def test_token_client_waiting_threads_share_the_deadline(issuer: HostileIssuer) -> None:
-    issuer.fail("token", drip=0.05, times=None)
+def test_token_client_waiting_threads_share_the_deadline(issuer: MockIssuer) -> None:
+    issuer.start_outage("token", drip=0.05)
     errors: list[BaseException] = []
     with make_token_client(issuer) as client:
 
@@ -198,8 +209,6 @@ def test_token_client_waiting_threads_share_the_deadline(issuer: HostileIssuer) 
                 errors.append(exc)
 
         started = time.monotonic()
-        from concurrent.futures import ThreadPoolExecutor
-
         with ThreadPoolExecutor(6) as pool:
             for _ in range(6):
                 pool.submit(call)
@@ -209,29 +218,34 @@ def test_token_client_waiting_threads_share_the_deadline(issuer: HostileIssuer) 
     assert elapsed < DEADLINE + SLACK
 
 
-async def test_async_waiters_share_the_deadline(issuer: HostileIssuer) -> None:
-    issuer.fail("keys", stall=True, times=None)
-    verifier = make_verifier(issuer, jwks_uri=f"{issuer.issuer}/v1/keys")
+async def test_async_waiters_share_the_deadline(issuer: MockIssuer) -> None:
+    issuer.start_outage("keys", stall=True)
+    verifier = make_verifier(issuer, jwks_uri=keys_url(issuer))
+    token = access_token(issuer)
     started = time.monotonic()
     results = await asyncio.gather(
-        *(verifier.verify_async(issuer.token()) for _ in range(20)), return_exceptions=True
+        *(verifier.verify_async(token) for _ in range(20)), return_exceptions=True
     )
     assert all(isinstance(r, IssuerUnavailableError) for r in results)
     assert time.monotonic() - started < DEADLINE + SLACK
     assert issuer.count("keys") == 1
 
 
-def test_refresh_of_a_warm_cache_is_bounded(issuer: HostileIssuer) -> None:
+def test_refresh_of_a_warm_cache_is_bounded(issuer: MockIssuer) -> None:
     """A sync caller that refreshes a due key set inline waits no longer than the deadline."""
-    clock = FakeClock(issuer.now)
-    verifier = make_verifier(issuer, jwks_uri=f"{issuer.issuer}/v1/keys", clock=clock)
-    verifier.verify(issuer.token())
-    clock.advance(3590)  # the key set (max-age 3600) is due for a refresh
-    issuer.fail("keys", drip=0.05, times=None)
+    clock = FakeClock(time.time())
+    verifier = make_verifier(
+        issuer, jwks_uri=keys_url(issuer), clock=clock, max_key_ttl=600, token_cache_size=0
+    )
+    token = issuer.mint_token(scopes=["orders:read"], client_id="svc", expires_in=7200)
+    verifier.verify(token)
+    clock.advance(590)  # the key set (time to live clamped to 600 s) is due for a refresh
+    issuer.start_outage("keys", drip=0.05)
     started = time.monotonic()
     # The refresh fails in time and the last good keys keep serving.
-    assert verifier.verify(issuer.token(exp=int(issuer.now) + 7200)).subject == "svc"
+    assert verifier.verify(token).client_id == "svc"
     assert time.monotonic() - started < DEADLINE + SLACK
+    assert verifier.key_cache.policy.fetch_failures == 1
 
 
 def _protected_app(verifier: TokenVerifier) -> Any:
@@ -248,21 +262,23 @@ def _protected_app(verifier: TokenVerifier) -> Any:
     return OktaGuardMiddleware(app, verifier=verifier)
 
 
-async def test_middleware_request_gets_503_in_time(issuer: HostileIssuer) -> None:
-    issuer.fail("keys", drip=0.05, times=None)
-    verifier = make_verifier(issuer, jwks_uri=f"{issuer.issuer}/v1/keys")
+async def test_middleware_request_gets_503_in_time(issuer: MockIssuer) -> None:
+    issuer.start_outage("keys", drip=0.05)
+    verifier = make_verifier(issuer, jwks_uri=keys_url(issuer))
     app = _protected_app(verifier)
     transport = httpx.ASGITransport(app=app)
     started = time.monotonic()
     async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
-        response = await client.get("/hello", headers={"Authorization": f"Bearer {issuer.token()}"})
+        response = await client.get(
+            "/hello", headers={"Authorization": f"Bearer {access_token(issuer)}"}
+        )
     assert response.status_code == 503
     assert "retry-after" in response.headers
     assert time.monotonic() - started < DEADLINE + SLACK
 
 
-async def test_asgi_startup_prewarm_is_bounded(issuer: HostileIssuer) -> None:
-    issuer.fail("discovery", stall=True, times=None)
+async def test_asgi_startup_prewarm_is_bounded(issuer: MockIssuer) -> None:
+    issuer.start_outage("*", stall=True)
     verifier = make_verifier(issuer)
     app = _protected_app(verifier)
     sent: list[dict[str, Any]] = []
@@ -290,22 +306,27 @@ async def test_asgi_startup_prewarm_is_bounded(issuer: HostileIssuer) -> None:
 
 
 @pytest.mark.parametrize(
-    "keys",
-    [[], [{}], "use-enc"],
-    ids=["empty", "empty-object", "only-enc"],
+    "fault",
+    [
+        {"status": 200, "body": {"keys": []}},
+        {"status": 200, "body": {"keys": [{}]}},
+        {"keys_patch": {"use": "enc"}},
+        {"keys_patch": {"alg": "RS512"}},
+    ],
+    ids=["empty", "empty-object", "use-enc", "other-alg"],
 )
-def test_empty_or_unusable_key_set_keeps_the_last_good_keys(
-    issuer: HostileIssuer, keys: Any, caplog: pytest.LogCaptureFixture
+def test_odd_or_empty_key_set_keeps_the_last_good_keys(
+    issuer: MockIssuer, fault: dict[str, Any], caplog: pytest.LogCaptureFixture
 ) -> None:
-    from tests.support.verifier_helpers import jwk
-
-    clock = FakeClock(issuer.now)
-    verifier = make_verifier(issuer, jwks_uri=f"{issuer.issuer}/v1/keys", clock=clock)
-    verifier.verify(issuer.token())
-    clock.advance(3600 + 1)
-    issuer.fail("keys", keys=[jwk("a", use="enc")] if keys == "use-enc" else keys)
-    later = issuer.token(exp=int(issuer.now) + 7200)
-    assert verifier.verify(later).subject == "svc"  # served from the last good keys
+    clock = FakeClock(time.time())
+    verifier = make_verifier(
+        issuer, jwks_uri=keys_url(issuer), clock=clock, max_key_ttl=600, token_cache_size=0
+    )
+    token = issuer.mint_token(scopes=["orders:read"], client_id="svc", expires_in=7200)
+    verifier.verify(token)
+    clock.advance(601)
+    issuer.fail_next("keys", **fault)
+    assert verifier.verify(token).client_id == "svc"  # served from the last good keys
     assert issuer.count("keys") == 2
     assert "holds no usable signing key" in caplog.text
     assert any(r.levelname == "ERROR" for r in caplog.records)
