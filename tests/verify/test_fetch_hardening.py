@@ -252,3 +252,24 @@ def test_an_outage_is_not_diagnosed_as_configuration() -> None:
         v.verify(token())
     assert info.value.diagnosis is None
     assert info.value.reason == "issuer_unavailable"
+
+
+# -- defect 2 at the socket: a sync read blocked at the deadline is interrupted --------------
+
+
+def test_sync_shell_interrupts_a_read_at_the_deadline() -> None:
+    """Each byte arrives within the read timeout; only the watchdog ends the request on time.
+
+    Without it the body check after the second byte (at ~1.8 s) would be the first chance.
+    """
+    import time
+
+    from okta_guard.testing import MockIssuer
+
+    with MockIssuer() as okta, httpx.Client(timeout=5.0) as client:
+        okta.start_outage("keys", drip=0.9)
+        started = time.monotonic()
+        answer = send_sync(client, HttpRequest(f"{okta.issuer}/v1/keys"), Deadline(1.0))
+        elapsed = time.monotonic() - started
+    assert answer.error == "deadline"
+    assert elapsed < 1.5
