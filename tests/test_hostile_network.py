@@ -330,3 +330,26 @@ def test_odd_or_empty_key_set_keeps_the_last_good_keys(
     assert issuer.count("keys") == 2
     assert "holds no usable signing key" in caplog.text
     assert any(r.levelname == "ERROR" for r in caplog.records)
+
+
+def test_sync_prewarm_is_bounded(issuer: MockIssuer) -> None:
+    issuer.start_outage("*", drip=0.05)
+    verifier = make_verifier(issuer)
+    started = time.monotonic()
+    with pytest.raises(IssuerUnavailableError):
+        verifier.prewarm()
+    assert time.monotonic() - started < DEADLINE + SLACK
+
+
+async def test_http_auth_of_a_token_client_is_bounded(issuer: MockIssuer) -> None:
+    """``client.auth`` asks the token client, whose deadline holds inside an httpx flow."""
+    issuer.start_outage("token", stall=True)
+    async with make_token_client(issuer) as tokens:
+        api = httpx.AsyncClient(
+            auth=tokens.auth, transport=httpx.MockTransport(lambda r: httpx.Response(200))
+        )
+        started = time.monotonic()
+        with pytest.raises(TokenRequestError):
+            await api.get("http://api.example/orders")
+        assert time.monotonic() - started < DEADLINE + SLACK
+        await api.aclose()

@@ -7,17 +7,21 @@ emptied the cache, waiters had no deadline, a compressed bomb inflated in memory
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import logging
+import socket
 import threading
+import time
 import zlib
+from collections.abc import Generator
 
 import httpx
 import pytest
 
 from okta_guard._flight import Flight
 from okta_guard._http import DEFAULT_MAX_BYTES, Decoder, send_async, send_sync
-from okta_guard._sansio import Deadline, HttpRequest
+from okta_guard._sansio import Deadline, HttpRequest, HttpResponse, drive_async
 from okta_guard.errors import InvalidTokenError, IssuerUnavailableError
 from okta_guard.testing import FakeClock
 from tests.support.verifier_helpers import NOW, JwksEndpoint, jwk, token, verifier
@@ -262,8 +266,6 @@ def test_sync_shell_interrupts_a_read_at_the_deadline() -> None:
 
     Without it the body check after the second byte (at ~1.8 s) would be the first chance.
     """
-    import time
-
     from okta_guard.testing import MockIssuer
 
     with MockIssuer() as okta, httpx.Client(timeout=5.0) as client:
@@ -271,5 +273,70 @@ def test_sync_shell_interrupts_a_read_at_the_deadline() -> None:
         started = time.monotonic()
         answer = send_sync(client, HttpRequest(f"{okta.issuer}/v1/keys"), Deadline(1.0))
         elapsed = time.monotonic() - started
+    assert answer.error == "deadline"
+    assert elapsed < 1.5
+
+
+class _HeaderDripServer:
+    """A loopback server that answers every request with headers sent a byte every 0.9 s."""
+
+    def __init__(self) -> None:
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}/keys"
+        self.stop = threading.Event()
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        try:
+            conn, _ = self.sock.accept()
+        except OSError:
+            return
+        with conn:
+            conn.recv(65536)
+            answer = b"HTTP/1.1 200 OK\r\nX-Slow: abcdef\r\nContent-Length: 2\r\n\r\n{}"
+            for index in range(len(answer)):
+                if self.stop.wait(0.9):
+                    return
+                try:
+                    conn.sendall(answer[index : index + 1])
+                except OSError:
+                    return
+
+    def close(self) -> None:
+        self.stop.set()
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)
+        self.sock.close()
+
+
+def test_sync_shell_cuts_off_dripping_headers_at_the_deadline() -> None:
+    server = _HeaderDripServer()
+    try:
+        with httpx.Client(timeout=5.0) as client:
+            started = time.monotonic()
+            answer = send_sync(client, HttpRequest(server.url), Deadline(1.0))
+            elapsed = time.monotonic() - started
+    finally:
+        server.close()
+    assert answer.error == "deadline"
+    assert elapsed < 1.5
+
+
+async def test_async_shell_cuts_off_dripping_headers_at_the_deadline() -> None:
+    server = _HeaderDripServer()
+
+    def flow() -> Generator[HttpRequest, HttpResponse | None, HttpResponse | None]:
+        return (yield HttpRequest(server.url))
+
+    try:
+        async with httpx.AsyncClient(timeout=5.0) as client:
+            started = time.monotonic()
+
+            answer = await drive_async(
+                flow(), lambda r, d: send_async(client, r, d), deadline=Deadline(1.0)
+            )
+            elapsed = time.monotonic() - started
+    finally:
+        server.close()
     assert answer.error == "deadline"
     assert elapsed < 1.5
