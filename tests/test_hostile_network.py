@@ -353,3 +353,18 @@ async def test_http_auth_of_a_token_client_is_bounded(issuer: MockIssuer) -> Non
             await api.get("http://api.example/orders")
         assert time.monotonic() - started < DEADLINE + SLACK
         await api.aclose()
+
+
+def test_each_token_attempt_is_bounded_by_the_timeout(issuer: MockIssuer) -> None:
+    """``timeout=`` bounds a whole attempt: a dripping answer costs one attempt, then a retry."""
+    issuer.start_outage("token", drip=0.05)
+    client = make_token_client(issuer, timeout=0.3, deadline=30.0, sleep=lambda _: None)
+    started = time.monotonic()
+    with pytest.raises(TokenRequestError) as info:
+        client.get_token()
+    elapsed = time.monotonic() - started
+    client.close()
+    assert info.value.reason == "network_error"
+    assert "timeout=0.3" in info.value.description
+    assert issuer.count("token") == 3  # every attempt was made, none hung
+    assert elapsed < 3 * 0.3 + SLACK
