@@ -15,7 +15,10 @@ and never raise: every failure becomes an :class:`~okta_guard._sansio.HttpRespon
   compressed bomb cannot expand in memory; ``Content-Length`` above the cap is refused
   before reading.  Other content encodings are refused.
 
-Redirects are never followed.
+Redirects are never followed.  Every outbound call of the product goes through these two
+functions - key set, discovery, token, and any new one such as introspection, which
+passes ``HttpRequest(url, method="POST", headers=..., form=..., max_bytes=...)`` and gets
+the same bounds for free.
 """
 
 from __future__ import annotations
