@@ -110,12 +110,7 @@ def _decode(args: argparse.Namespace) -> int:
 
 def _verify(args: argparse.Namespace) -> int:
     from okta_guard.cli._common import issuer_from_args
-    from okta_guard.errors import (
-        ConfigurationError,
-        InvalidTokenError,
-        IssuerUnavailableError,
-        OktaGuardError,
-    )
+    from okta_guard.errors import ConfigurationError, InvalidTokenError, OktaGuardError
     from okta_guard.verify.verifier import TokenVerifier
 
     token = read_token_argument(args.token)
@@ -136,11 +131,10 @@ def _verify(args: argparse.Namespace) -> int:
         access = verifier.verify(token)
     except InvalidTokenError as exc:
         return _verdict_invalid(args, exc, token)
-    except IssuerUnavailableError as exc:
-        if exc.diagnosis:  # the issuer's answer shows a configuration error: say which
-            raise ConfigurationError(f"{exc.description} Cause: {exc.diagnosis}.") from None
-        raise
-    except OktaGuardError:
+    except OktaGuardError as exc:
+        diagnosis = getattr(exc, "diagnosis", None)  # IssuerUnavailableError's, if any
+        if diagnosis:  # the issuer's answer shows a configuration error: say which
+            raise ConfigurationError(f"{exc.description} Cause: {diagnosis}.") from None
         raise
     finally:
         close = getattr(verifier, "close", None)
