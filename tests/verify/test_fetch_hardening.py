@@ -340,3 +340,13 @@ async def test_async_shell_cuts_off_dripping_headers_at_the_deadline() -> None:
         server.close()
     assert answer.error == "deadline"
     assert elapsed < 1.5
+
+
+def test_a_404_for_an_explicit_jwks_uri_names_that_option() -> None:
+    endpoint = JwksEndpoint()
+    endpoint.responses = [httpx.Response(404)]
+    v = verifier(endpoint, jwks_uri="https://okta.example.com/oauth2/default/v1/keys")
+    with pytest.raises(IssuerUnavailableError) as info:
+        v.verify(token())
+    assert info.value.diagnosis is not None
+    assert "check the jwks_uri option" in info.value.diagnosis

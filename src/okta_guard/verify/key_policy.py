@@ -362,14 +362,21 @@ def interpret_jwks_response(
     return KeysFetched(content=content, ttl=ttl, jwks_uri=jwks_uri)
 
 
-def not_found_diagnosis(issuer: str, jwks_uri: str, notes: tuple[str, ...] = ()) -> str:
-    """Say what a 404 for the key set means, naming the URL and the likely fix."""
+def not_found_diagnosis(
+    issuer: str, jwks_uri: str, notes: tuple[str, ...] = (), *, configured: bool = False
+) -> str:
+    """Say what a 404 for the key set means, naming the URL and the likely fix.
+
+    ``configured``: the URL is the explicit ``jwks_uri`` option, not a discovered one.
+    """
     discovered_404 = any("answered HTTP 404" in note for note in notes)
     server_id = issuer.rsplit("/oauth2/", 1)[-1] if "/oauth2/" in issuer else ""
     text = f"the key set URL {jwks_uri} answered 404 Not Found"
     if discovered_404:
         text += " (and so did the discovery documents)"
-    if server_id:
+    if configured:
+        text += ": this is a configuration error, not an outage - check the jwks_uri option"
+    elif server_id:
         text += (
             f": this is a configuration error, not an outage - check the issuer {issuer}; "
             f"the authorization server id {server_id!r} is probably wrong (Okta admin: "
@@ -402,6 +409,7 @@ def key_fetch_flow(
     """Discover the ``jwks_uri`` when it is not known yet, then fetch and parse the keys."""
     final = True
     notes: tuple[str, ...] = ()
+    configured = jwks_uri is not None
     if jwks_uri is None:
         found = yield from discovery_flow(issuer)
         jwks_uri, final, notes = found.jwks_uri, found.final, found.notes
@@ -409,9 +417,8 @@ def key_fetch_flow(
             return FetchFailure("the issuer is unreachable", notes=notes)
     response = expect_response((yield HttpRequest(jwks_uri)))
     if response.status == 404:
-        return FetchFailure(
-            not_found_diagnosis(issuer, jwks_uri, notes), notes=notes, misconfigured=True
-        )
+        diagnosis = not_found_diagnosis(issuer, jwks_uri, notes, configured=configured)
+        return FetchFailure(diagnosis, notes=notes, misconfigured=True)
     outcome = interpret_jwks_response(
         response,
         now=now,
