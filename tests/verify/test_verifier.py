@@ -258,7 +258,8 @@ def test_token_cache_unit() -> None:
 def _verdict(raw: bytes, key: Any) -> Any:
     from okta_guard.verify.verdict_cache import CachedVerdict
 
-    return CachedVerdict(raw, verifier().verify(token()), NOW + 3600, float("-inf"), "k", key)
+    access = verifier().verify(token())
+    return CachedVerdict(raw.decode(), raw, access, NOW + 3600, float("-inf"), "k", key)
 
 
 def test_token_cache_compares_the_whole_token_not_only_its_slot() -> None:
@@ -272,7 +273,9 @@ def test_token_cache_compares_the_whole_token_not_only_its_slot() -> None:
     cache.put(_verdict(good, key))
     fresh = lambda kid, now: key  # noqa: E731
     assert cache.get(good, NOW, 0, fresh, fresh) is not None
+    assert cache.get(good.decode(), NOW, 0, fresh, fresh) is not None  # both forms hit
     assert cache.get(forged, NOW, 0, fresh, fresh) is None
+    assert cache.get(forged.decode(), NOW, 0, fresh, fresh) is None
     assert cache.find(forged) is None
     cache.discard(forged)  # another token sharing the slot is not dropped
     assert cache.get(good, NOW, 0, fresh, fresh) is not None
@@ -291,6 +294,18 @@ def test_token_cache_evicts_the_oldest_unless_it_was_hit() -> None:
     cache.put(_verdict(third, key))
     assert len(cache) == 2
     assert cache.find(first) is not None and cache.find(second) is None
+    assert cache.find(second.decode()) is None and cache.find(third.decode()) is not None
+
+
+def test_token_cache_a_token_sharing_a_tail_replaces_the_older_one_whole() -> None:
+    key = object()
+    cache = VerifiedTokenCache(4)
+    older, newer = b"A" * 64 + b"same-tail-16byte", b"B" * 64 + b"same-tail-16byte"
+    cache.put(_verdict(older, key))
+    cache.put(_verdict(newer, key))
+    assert len(cache) == 1
+    assert cache.find(older) is None and cache.find(older.decode()) is None
+    assert cache.find(newer) is not None and cache.find(newer.decode()) is not None
 
 
 def test_only_accepted_tokens_are_cached() -> None:
@@ -436,7 +451,7 @@ def test_token_cache_survives_concurrent_hits_and_purges() -> None:
     raws = [f"token-{i:04d}".encode() * 3 for i in range(500)]  # distinct last 16 bytes
     for i, raw in enumerate(raws):
         kid = f"k{i % 5}"
-        cache.put(CachedVerdict(raw, at, NOW + 3600, float("-inf"), kid, keys[kid]))
+        cache.put(CachedVerdict(raw.decode(), raw, at, NOW + 3600, float("-inf"), kid, keys[kid]))
     assert len(cache) == 500
     stop = threading.Event()
     errors: list[BaseException] = []

@@ -205,7 +205,6 @@ def parse_token(
     max_size: int,
     algorithms: frozenset[str],
     header_cache: dict[bytes, CheckedHeader] | None = None,
-    ascii_bytes: bytes | None = None,
 ) -> ParsedToken:
     """Check the structure and header of a compact JWS; return its pieces.
 
@@ -215,19 +214,15 @@ def parse_token(
     The payload is base64-decoded, never interpreted.  ``header_cache`` (owned by one
     verifier, whose ``algorithms`` it assumes) remembers headers that passed
     the checks: an issuer's tokens share a handful of identical headers.
-    ``ascii_bytes`` is ``token.encode("ascii")`` when the caller has it already.
     """
     if type(token) is not str:
         raise reject("malformed")
     if len(token) > max_size:
         raise reject("token_too_large")
-    if ascii_bytes is not None:
-        raw = ascii_bytes
-    else:
-        try:
-            raw = token.encode("ascii")
-        except UnicodeEncodeError:
-            raise reject("malformed") from None
+    try:
+        raw = token.encode("ascii")
+    except UnicodeEncodeError:
+        raise reject("malformed") from None
     parts = raw.split(b".")
     if len(parts) != 3:
         raise reject("malformed")

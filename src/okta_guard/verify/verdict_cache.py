@@ -1,19 +1,21 @@
 """The verified-token cache: a token seen before costs a short lookup and one comparison.
 
-Entries are keyed by the last :data:`KEY_BYTES` bytes of the token (the end of its
-signature, which only the issuer's key can produce for a token that verifies) and
-hold the whole token, compared on every hit, so a look-up never hashes the
-~700-byte token.  Each :class:`CachedVerdict` also holds the
+Every accepted token is kept in both forms it arrives in, the string (``verify``) and
+the header's ASCII bytes (the middleware), under two slots: the last :data:`KEY_BYTES`
+characters of each form (the end of its RSA signature, which only the issuer's key
+produces for a token that verifies).  A look-up takes the slot of the form it is
+given and compares the whole token in that same form, so it never converts, copies
+or hashes the ~700-byte token.  Each :class:`CachedVerdict` also holds the
 :class:`~okta_guard.models.AccessToken`, its ``exp``/``nbf``, its ``kid`` and the
 :class:`~okta_guard.verify.keyset.KeyEntry` that verified it.  Time and key are
-re-checked on every hit (:meth:`VerifiedTokenCache.get` takes the current key for
-the kid and compares by identity), so a verdict never outlives its token or its
-key.  Memory is bounded: ``maxsize`` entries, evicted oldest first (second chance).  Only
-accepted tokens are cached, so a flood of junk evicts nobody; two accepted tokens
-with the same tail simply take turns in one slot.
+re-checked on every hit, so a verdict never outlives its token or its key.  Memory is
+bounded: ``maxsize`` verdicts, evicted oldest first with a second chance for those hit
+since.  Only accepted tokens are cached, so a flood of junk evicts nobody; two accepted
+tokens with the same tail simply take turns in one slot.
 
-It is a plain ``dict`` rather than a ``cachetools`` cache: a hit is a few C calls,
-well under a microsecond, and needs no lock (writes take one).
+It is a plain ``dict`` rather than a ``cachetools`` cache or an ``OrderedDict`` (whose
+``get`` alone costs twice a ``dict``'s): a hit is a few C calls, well under a
+microsecond, and needs no lock (writes take one).
 """
 
 from __future__ import annotations
@@ -27,14 +29,15 @@ from okta_guard.verify.keyset import KeyEntry
 
 __all__ = ["KEY_BYTES", "CachedVerdict", "VerifiedTokenCache"]
 
-#: How many trailing bytes of a token key its entry (16 base64url characters: 96 bits
+#: How many trailing characters of a token key its slots (16 base64url characters: 96 bits
 #: of RSA signature).
 KEY_BYTES = 16
 
 
 class CachedVerdict(NamedTuple):
-    """One accepted token: the result and what it depended on."""
+    """One accepted token (as text and as bytes): the result and what it depended on."""
 
+    text: str
     raw: bytes
     token: AccessToken
     exp: float
@@ -44,34 +47,33 @@ class CachedVerdict(NamedTuple):
 
 
 class VerifiedTokenCache:
-    """A thread-safe, bounded cache of :class:`CachedVerdict` for tokens given as ASCII bytes.
+    """A thread-safe, bounded cache of :class:`CachedVerdict`, looked up by ``str`` or ``bytes``.
 
-    Eviction is *second chance* (an approximation of least-recently-used): the oldest
-    entry goes, unless it was hit since it was last looked at, in which case it moves
-    to the back once.  A hit only adds its slot to a set, which is cheaper than
-    reordering an ``OrderedDict`` (whose ``get`` alone costs twice a ``dict``'s).
     ``maxsize=0`` disables caching.
     """
 
     def __init__(self, maxsize: int) -> None:
         self.maxsize = max(0, int(maxsize))
-        self._entries: dict[bytes, CachedVerdict] = {}
-        self._hit: set[bytes] = set()
+        # Two slots per verdict: text[-KEY_BYTES:] (a str) and raw[-KEY_BYTES:] (bytes).
+        self._entries: dict[str | bytes, CachedVerdict] = {}
+        self._hit: set[str | bytes] = set()
+        self._verdicts = 0
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return self._verdicts
 
-    def find(self, raw: bytes) -> CachedVerdict | None:
-        """The verdict cached for exactly ``raw``, if any (lock-free; no validity check)."""
-        verdict = self._entries.get(raw[-KEY_BYTES:])
-        if verdict is not None and verdict.raw == raw:
+    def find(self, token: str | bytes) -> CachedVerdict | None:
+        """The verdict cached for exactly ``token``, if any (lock-free; no validity check)."""
+        verdict = self._entries.get(token[-KEY_BYTES:])
+        # bytes == str is simply False: each form is compared with its own kind.
+        if verdict is not None and (verdict.raw == token or verdict.text == token):
             return verdict
         return None
 
     def get(
         self,
-        raw: bytes,
+        token: str | bytes,
         now: float,
         leeway: float,
         fresh_key: Callable[[str, float], KeyEntry | None],
@@ -83,9 +85,9 @@ class VerifiedTokenCache:
         when a refresh is due); ``current_key(kid, now)`` the careful one, consulted only
         when that fails.  An entry whose token expired or whose key is gone is dropped.
         """
-        slot = raw[-KEY_BYTES:]
+        slot = token[-KEY_BYTES:]
         verdict = self._entries.get(slot)
-        if verdict is None or verdict.raw != raw:
+        if verdict is None or (verdict.raw != token and verdict.text != token):
             return None
         in_time = now - leeway < verdict.exp and now + leeway >= verdict.nbf
         if in_time and fresh_key(verdict.kid, now) is verdict.key:
@@ -93,13 +95,13 @@ class VerifiedTokenCache:
             return verdict.token
         # Anything else (expired, key gone, stale key set, refresh due): the careful check.
         if now - leeway >= verdict.exp:
-            self.discard(raw)
+            self._drop(verdict)
             return None
         current = current_key(verdict.kid, now)
         if current is None:
             return None  # keys unusable or due for a refresh: verify in full
         if current is not verdict.key:
-            self.discard(raw)  # the key left the key set or changed
+            self._drop(verdict)  # the key left the key set or changed
             return None
         if not in_time:
             return None  # not valid yet (nbf)
@@ -111,24 +113,45 @@ class VerifiedTokenCache:
         if not self.maxsize:
             return
         entries, hit = self._entries, self._hit
+        slots = (verdict.text[-KEY_BYTES:], verdict.raw[-KEY_BYTES:])
         with self._lock:
-            entries[verdict.raw[-KEY_BYTES:]] = verdict
-            while len(entries) > self.maxsize:
-                oldest = next(iter(entries))
-                if oldest in hit:  # used since it was last looked at: a second chance
-                    hit.discard(oldest)
-                    entries[oldest] = entries.pop(oldest)
+            for slot in slots:  # the same token again, or another with the same tail
+                present = entries.get(slot)
+                if present is not None:
+                    self._unlink(present)
+            for slot in slots:
+                entries[slot] = verdict
+            self._verdicts += 1
+            while self._verdicts > self.maxsize:
+                old = entries[next(iter(entries))]
+                old_slots = (old.text[-KEY_BYTES:], old.raw[-KEY_BYTES:])
+                if hit.intersection(old_slots):  # used since last looked at: a second chance
+                    hit.difference_update(old_slots)
+                    for slot in old_slots:
+                        entries[slot] = entries.pop(slot)
                 else:
-                    del entries[oldest]
+                    self._unlink(old)
 
-    def discard(self, raw: bytes) -> None:
-        """Forget ``raw`` (and nothing else: another token sharing its slot stays)."""
-        slot = raw[-KEY_BYTES:]
+    def _unlink(self, verdict: CachedVerdict) -> None:
+        """Drop ``verdict`` from both its slots, if it is still there (the lock is held)."""
+        slots = (verdict.text[-KEY_BYTES:], verdict.raw[-KEY_BYTES:])
+        if self._entries.get(slots[0]) is not verdict:
+            return
+        for slot in slots:
+            del self._entries[slot]
+            self._hit.discard(slot)
+        self._verdicts -= 1
+
+    def _drop(self, verdict: CachedVerdict) -> None:
         with self._lock:
-            verdict = self._entries.get(slot)
-            if verdict is not None and verdict.raw == raw:
-                del self._entries[slot]
-                self._hit.discard(slot)
+            self._unlink(verdict)
+
+    def discard(self, token: str | bytes) -> None:
+        """Forget ``token`` (and nothing else: another token sharing a slot stays)."""
+        with self._lock:
+            verdict = self.find(token)
+            if verdict is not None:
+                self._unlink(verdict)
 
     def purge_kids(self, kids: frozenset[str]) -> int:
         """Drop every entry verified by one of ``kids`` (their key left the key set)."""
@@ -136,11 +159,9 @@ class VerifiedTokenCache:
             return 0
         with self._lock:
             # A snapshot first: lock-free hits may run meanwhile.
-            snapshot = list(self._entries.items())
-            doomed = [slot for slot, verdict in snapshot if verdict.kid in kids]
-            for slot in doomed:
-                self._entries.pop(slot, None)
-                self._hit.discard(slot)
+            doomed = {id(v): v for v in list(self._entries.values()) if v.kid in kids}
+            for verdict in doomed.values():
+                self._unlink(verdict)
         return len(doomed)
 
     def clear(self) -> None:
@@ -148,3 +169,4 @@ class VerifiedTokenCache:
         with self._lock:
             self._entries.clear()
             self._hit.clear()
+            self._verdicts = 0

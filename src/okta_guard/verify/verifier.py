@@ -56,14 +56,6 @@ __all__ = ["TokenVerifier"]
 logger = logging.getLogger("okta_guard.verify.verifier")
 
 
-def _ascii_bytes(token: object, limit: int) -> bytes | None:
-    """``token`` as bytes if it is an ASCII string of at most ``limit`` characters (every
-    token the cache can hold is; anything else is refused by the parser without a copy)."""
-    if type(token) is str and len(token) <= limit and token.isascii():
-        return token.encode()
-    return None
-
-
 class TokenVerifier:
     """Verifies access tokens of one Okta custom authorization server.
 
@@ -333,7 +325,7 @@ class TokenVerifier:
 
     # -- verification --------------------------------------------------------------------
 
-    def _finish(self, raw: bytes, parsed: ParsedToken, entry: KeyEntry) -> AccessToken:
+    def _finish(self, token: str, parsed: ParsedToken, entry: KeyEntry) -> AccessToken:
         if entry.alg is not None and entry.alg != parsed.alg:
             raise reject("alg_not_allowed")
         # The payload is decoded (not trusted) while the token is still hot in the CPU caches;
@@ -348,7 +340,7 @@ class TokenVerifier:
         if claims is None:
             raise reject("malformed")
         result, exp, nbf = check_claims(claims, self._rules, self._clock())
-        self._tokens.put(CachedVerdict(raw, result, exp, nbf, parsed.kid, entry))
+        self._tokens.put(CachedVerdict(token, token.encode(), result, exp, nbf, parsed.kid, entry))
         self._accepted += 1
         return result
 
@@ -366,14 +358,13 @@ class TokenVerifier:
             self._statuses[error.reason] = error.status_code
         return error
 
-    def _cached_or_parsed(self, token: str, now: float) -> AccessToken | tuple[bytes, ParsedToken]:
-        """The still-valid cached verdict for ``token``, else its bytes and checked structure.
+    def _cached_or_parsed(self, token: str, now: float) -> AccessToken | ParsedToken:
+        """The still-valid cached verdict for ``token``, else its checked structure and header.
 
         The I/O-free first half of :meth:`verify` and :meth:`verify_async`.
         """
-        raw = _ascii_bytes(token, self._max_token_size)
-        if raw is not None:
-            hit = self._cached(raw, now)
+        if type(token) is str:
+            hit = self._cached(token, now)
             if hit is not None:
                 return hit
         parsed = parse_token(
@@ -381,12 +372,10 @@ class TokenVerifier:
             max_size=self._max_token_size,
             algorithms=self._algorithms,
             header_cache=self._headers,
-            ascii_bytes=raw,
         )
         if parsed.typ is not None or self._strict:
             check_typ(parsed.typ, strict=self._strict)
-        assert raw is not None  # parse_token accepts only ASCII strings of at most max size
-        return raw, parsed
+        return parsed
 
     def verify(self, token: str) -> AccessToken:
         """Verify ``token`` (the bare JWT, without ``Bearer``) and return its :class:`AccessToken`.
@@ -396,13 +385,12 @@ class TokenVerifier:
         """
         try:
             now = self._clock()
-            found = self._cached_or_parsed(token, now)
-            if isinstance(found, AccessToken):
-                result = found
+            parsed = self._cached_or_parsed(token, now)
+            if isinstance(parsed, AccessToken):
+                result = parsed
             else:
-                raw, parsed = found
                 entry = self._keys.fresh(parsed.kid, now) or self._keys.get_key(parsed.kid)
-                result = self._finish(raw, parsed, entry)
+                result = self._finish(token, parsed, entry)
             if self._introspect_all is not None:
                 return self._introspect_all.check(token, result)
             return result
@@ -413,15 +401,14 @@ class TokenVerifier:
         """Like :meth:`verify`, but waits for key fetches without blocking the event loop."""
         try:
             now = self._clock()
-            found = self._cached_or_parsed(token, now)
-            if isinstance(found, AccessToken):
-                result = found
+            parsed = self._cached_or_parsed(token, now)
+            if isinstance(parsed, AccessToken):
+                result = parsed
             else:
-                raw, parsed = found
                 entry = self._keys.fresh(parsed.kid, now) or await self._keys.get_key_async(
                     parsed.kid
                 )
-                result = self._finish(raw, parsed, entry)
+                result = self._finish(token, parsed, entry)
             if self._introspect_all is not None:
                 return await self._introspect_all.check_async(token, result)
             return result
@@ -469,17 +456,17 @@ class TokenVerifier:
         raises: ``None`` only means "ask :meth:`verify` or :meth:`verify_async`", which
         give the precise answer.  The middleware's hot path for a repeated token.
         """
-        raw = token if type(token) is bytes else _ascii_bytes(token, self._max_token_size)
-        if raw is None:
+        if type(token) is not bytes and type(token) is not str:
             return None
-        hit = self._tokens.get(raw, self._clock(), self._leeway, self._fresh_key, self._current_key)
+        now = self._clock()
+        hit = self._tokens.get(token, now, self._leeway, self._fresh_key, self._current_key)
         if hit is not None:
             self._hits += 1
         return hit
 
-    def _cached(self, raw: bytes, now: float) -> AccessToken | None:
+    def _cached(self, token: str, now: float) -> AccessToken | None:
         # verify_cached() makes the same call itself (one Python call less on the hot path).
-        hit = self._tokens.get(raw, now, self._leeway, self._fresh_key, self._current_key)
+        hit = self._tokens.get(token, now, self._leeway, self._fresh_key, self._current_key)
         if hit is not None:
             self._hits += 1
         return hit
