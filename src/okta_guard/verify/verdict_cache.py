@@ -46,6 +46,11 @@ class CachedVerdict(NamedTuple):
     key: KeyEntry
 
 
+def _same(verdict: CachedVerdict, token: str | bytes) -> bool:
+    """Whether ``token`` is the verdict's token, compared in its own form (str or bytes)."""
+    return verdict.raw == token if type(token) is bytes else verdict.text == token
+
+
 class VerifiedTokenCache:
     """A thread-safe, bounded cache of :class:`CachedVerdict`, looked up by ``str`` or ``bytes``.
 
@@ -66,8 +71,7 @@ class VerifiedTokenCache:
     def find(self, token: str | bytes) -> CachedVerdict | None:
         """The verdict cached for exactly ``token``, if any (lock-free; no validity check)."""
         verdict = self._entries.get(token[-KEY_BYTES:])
-        # bytes == str is simply False: each form is compared with its own kind.
-        if verdict is not None and (verdict.raw == token or verdict.text == token):
+        if verdict is not None and _same(verdict, token):
             return verdict
         return None
 
@@ -87,7 +91,7 @@ class VerifiedTokenCache:
         """
         slot = token[-KEY_BYTES:]
         verdict = self._entries.get(slot)
-        if verdict is None or (verdict.raw != token and verdict.text != token):
+        if verdict is None or (verdict.raw if type(token) is bytes else verdict.text) != token:
             return None
         in_time = now - leeway < verdict.exp and now + leeway >= verdict.nbf
         if in_time and fresh_key(verdict.kid, now) is verdict.key:
