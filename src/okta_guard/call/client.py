@@ -44,10 +44,13 @@ from okta_guard.call.policy import (
     refresh_at,
     token_fetch_flow,
 )
+from okta_guard.call.shared_cache import build_shared, drive_async, drive_sync
+from okta_guard.call.shared_policy import StoreSettings
 from okta_guard.call.token_cache import Flight, Lead, TokenCache
 from okta_guard.errors import ConfigurationError
 from okta_guard.models import ServiceToken
 from okta_guard.settings import issuer_from_domain, issuer_from_env, validate_issuer
+from okta_guard.store import Store
 
 __all__ = ["RetrySettings", "TokenCache", "TokenClient"]
 
@@ -84,6 +87,12 @@ class TokenClient:
         sleep, async_sleep, rand: injectable waiting and jitter (tests pass no-ops).
         timeout: timeout of owned httpx clients, in seconds.
         cache: a :class:`TokenCache` to share tokens between clients.
+        store: a :class:`~okta_guard.store.Store` (e.g. :class:`okta_guard.redis.RedisStore`)
+            to share tokens between processes: one token request per expiry for the
+            fleet (see ``docs/fleet.md``).  Tokens are stored encrypted.
+        encryption_key: seals the shared tokens (>= 16 bytes, the same everywhere);
+            by default a key is derived from the client's secret or private key.
+        store_settings: :class:`StoreSettings` (waits, lock expiry, failure backoff).
 
     Secrets and tokens never appear in ``repr``, logs or error messages.
     """
@@ -112,6 +121,9 @@ class TokenClient:
         rand: Callable[[], float] = random.random,
         timeout: float = 10.0,
         cache: TokenCache | None = None,
+        store: Store | None = None,
+        encryption_key: bytes | str | None = None,
+        store_settings: StoreSettings | None = None,
     ) -> None:
         self.issuer = validate_issuer(issuer)
         self.client_id = check_client_id(client_id)
@@ -147,6 +159,16 @@ class TokenClient:
         self._rand = rand
         self._timeout = timeout
         self._cache = cache if cache is not None else TokenCache()
+        self._shared = build_shared(
+            store,
+            self.cache_key,
+            client_secret=client_secret,
+            private_key=private_key,
+            encryption_key=encryption_key,
+            settings=store_settings,
+            clock=clock,
+            thumbprint=None,  # the DPoP key thumbprint, once DPoP-bound tokens exist
+        )
         self._http_client = http_client
         self._async_http_client = async_http_client
         self._owned_sync: httpx.Client | None = None
@@ -268,6 +290,13 @@ class TokenClient:
         asks Okta again at once.
         """
         self._cache.invalidate(self.cache_key, token)
+        if self._shared is not None:
+            self._shared.forget(token)
+
+    @property
+    def store_stats(self) -> dict[str, int] | None:
+        """Counters of the shared store's use (hits, fetches, errors...); ``None`` without one."""
+        return self._shared.stats.snapshot() if self._shared is not None else None
 
     def close(self) -> None:
         """Close the httpx clients this client created (not the ones passed in)."""
@@ -347,7 +376,10 @@ class TokenClient:
 
     def _lead_sync(self, flight: Flight) -> ServiceToken:
         try:
-            outcome = self._drive_sync()
+            if self._shared is None:
+                outcome: Success | Fatal | CachedToken = self._drive_sync()
+            else:
+                outcome = drive_sync(self._shared, self._drive_sync, self._entry_for)
         except BaseException:
             self._cache.abandon(self.cache_key, flight)
             raise
@@ -355,7 +387,10 @@ class TokenClient:
 
     async def _lead_async(self, flight: Flight) -> ServiceToken:
         try:
-            outcome = await self._drive_async()
+            if self._shared is None:
+                outcome: Success | Fatal | CachedToken = await self._drive_async()
+            else:
+                outcome = await drive_async(self._shared, self._drive_async, self._entry_for)
         except BaseException:  # includes cancellation: waiters elect a new leader
             self._cache.abandon(self.cache_key, flight)
             raise
@@ -399,22 +434,29 @@ class TokenClient:
             outcome: Success | Fatal = stop.value
         return outcome
 
-    def _settle(self, flight: Flight, outcome: Success | Fatal) -> ServiceToken:
+    def _entry_for(self, outcome: Success) -> CachedToken:
+        issued = outcome.token.issued_at
+        obtained = issued.timestamp() if issued is not None else self._clock()
+        return CachedToken(
+            token=outcome.token,
+            obtained_at=obtained,
+            refresh_at=refresh_at(
+                obtained,
+                outcome.expires_at,
+                margin=self._refresh_margin,
+                fraction=self._refresh_fraction,
+            ),
+            expires_at=outcome.expires_at,
+        )
+
+    def _settle(self, flight: Flight, outcome: Success | Fatal | CachedToken) -> ServiceToken:
         now = self._clock()
-        if isinstance(outcome, Success):
-            issued = outcome.token.issued_at
-            obtained = issued.timestamp() if issued is not None else now
-            entry = CachedToken(
-                token=outcome.token,
-                obtained_at=obtained,
-                refresh_at=refresh_at(
-                    obtained,
-                    outcome.expires_at,
-                    margin=self._refresh_margin,
-                    fraction=self._refresh_fraction,
-                ),
-                expires_at=outcome.expires_at,
+        if isinstance(outcome, CachedToken):  # from the shared store, or fetched through it
+            return self._cache.complete(
+                self.cache_key, flight, now, entry=outcome, settings=self.retry
             )
+        if isinstance(outcome, Success):
+            entry = self._entry_for(outcome)
             logger.debug(
                 "Got a service token for client %r (scopes %s, expires in %.0f s).",
                 self.client_id,

@@ -1,0 +1,396 @@
+"""Service tokens shared through a :class:`~okta_guard.store.Store`: sealing and the I/O shells.
+
+``TokenClient(..., store=store)`` puts a :class:`SharedTokens` behind its
+process-local token cache.  A fresh local token never touches the store; only the
+one leader that the local cache elects per process runs
+:func:`~okta_guard.call.shared_policy.shared_fetch_flow`, driven here by
+:func:`drive_sync` or :func:`drive_async`.
+
+What the store sees: a key ``token:{hash}`` (and ``token-lock:{hash}``) where the
+hash covers the issuer, client id, scopes, auth method, extra parameters and DPoP
+key thumbprint, and a value sealed with AES-256-GCM under a key derived (HKDF-SHA256)
+from the client's own credentials or an explicit ``encryption_key``, with the
+slot as associated data.  A reader of the store gets nothing it can present to an
+API; an entry altered, moved to another slot or sealed under other credentials
+fails authentication and is ignored (the leader fetches and overwrites it).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import logging
+import os
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from okta_guard.call.auth_methods import PrivateKeyInput, load_private_key
+from okta_guard.call.policy import CachedToken, CacheKey, Fatal, Success
+from okta_guard.call.shared_policy import (
+    FetchToken,
+    Pause,
+    SharedFlow,
+    SharedStats,
+    StoreFailure,
+    StoreGet,
+    StoreHealth,
+    StoreLock,
+    StoreSet,
+    StoreSettings,
+    shared_fetch_flow,
+)
+from okta_guard.errors import ConfigurationError
+from okta_guard.models import ServiceToken
+from okta_guard.store import Store
+
+__all__ = [
+    "SharedTokens",
+    "TokenSealer",
+    "build_shared",
+    "credential_material",
+    "drive_async",
+    "drive_sync",
+    "slot_id",
+]
+
+logger = logging.getLogger("okta_guard.call.shared")
+
+_VERSION = b"og1"
+_NONCE = 12
+_HKDF_SALT = b"okta-guard shared service tokens"
+
+
+def slot_id(key: CacheKey, thumbprint: str | None) -> str:
+    """The store key's hash part: everything that changes the token, nothing secret."""
+    canonical = json.dumps(
+        [
+            1,
+            key.issuer,
+            key.client_id,
+            list(key.scopes),
+            key.auth_method,
+            [list(p) for p in key.extra_params],
+            thumbprint,
+        ],
+        separators=(",", ":"),
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()[:40]
+
+
+def credential_material(secret: str | None, private_key: PrivateKeyInput | None) -> bytes:
+    """The client's own credentials as key material (every replica holds the same)."""
+    if private_key is not None:
+        key, _alg, _kid = load_private_key(private_key)
+        der = key.private_bytes(
+            serialization.Encoding.DER,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        return b"private-key:" + der
+    if secret is not None:
+        return b"secret:" + secret.encode("utf-8")
+    raise ConfigurationError(
+        "A shared store needs a key to encrypt tokens with: pass encryption_key=..."
+    )
+
+
+class TokenSealer:
+    """Seals cache entries with AES-256-GCM under a key bound to one slot."""
+
+    __slots__ = ("_aad", "_aead")
+
+    def __init__(self, material: bytes, slot: str) -> None:
+        key = HKDF(
+            algorithm=hashes.SHA256(),
+            length=32,
+            salt=_HKDF_SALT,
+            info=b"aes-256-gcm token slot " + slot.encode(),
+        ).derive(material)
+        self._aead = AESGCM(key)
+        self._aad = _VERSION + b":" + slot.encode()
+
+    def __repr__(self) -> str:
+        return "TokenSealer(***)"
+
+    def seal(self, entry: CachedToken) -> bytes:
+        """Encrypt and authenticate ``entry``."""
+        token = entry.token
+        issued = token.issued_at.timestamp() if token.issued_at is not None else None
+        plain = json.dumps(
+            {
+                "t": token.access_token,
+                "y": token.token_type,
+                "s": sorted(token.scopes),
+                "i": issued,
+                "o": entry.obtained_at,
+                "r": entry.refresh_at,
+                "e": entry.expires_at,
+            },
+            separators=(",", ":"),
+        ).encode()
+        nonce = os.urandom(_NONCE)
+        return _VERSION + nonce + self._aead.encrypt(nonce, plain, self._aad)
+
+    def open(self, value: bytes | None) -> CachedToken | None:
+        """Decrypt a stored value; ``None`` if absent, foreign, altered or malformed."""
+        if value is None:
+            return None
+        head = len(_VERSION)
+        if len(value) < head + _NONCE + 16 or value[:head] != _VERSION:
+            return None
+        try:
+            nonce, sealed = value[head : head + _NONCE], value[head + _NONCE :]
+            plain = self._aead.decrypt(nonce, sealed, self._aad)
+            data = json.loads(plain)
+            return _entry_from(data)
+        except (InvalidTag, ValueError, TypeError, KeyError, OverflowError):
+            return None
+
+
+def _entry_from(data: Any) -> CachedToken:
+    utc = _dt.timezone.utc
+    access_token, token_type, scopes = data["t"], data["y"], data["s"]
+    if not (isinstance(access_token, str) and isinstance(token_type, str)):
+        raise TypeError("malformed entry")
+    if not (isinstance(scopes, list) and all(isinstance(s, str) for s in scopes)):
+        raise TypeError("malformed entry")
+    obtained, refresh, expires = (float(data[k]) for k in ("o", "r", "e"))
+    issued = data["i"]
+    token = ServiceToken(
+        access_token=access_token,
+        token_type=token_type,
+        expires_at=_dt.datetime.fromtimestamp(expires, tz=utc),
+        scopes=frozenset(scopes),
+        issued_at=_dt.datetime.fromtimestamp(float(issued), tz=utc) if issued is not None else None,
+    )
+    return CachedToken(token=token, obtained_at=obtained, refresh_at=refresh, expires_at=expires)
+
+
+class SharedTokens:
+    """One client's slot in a shared store: its keys, sealer, settings, health and counters."""
+
+    def __init__(
+        self,
+        store: Store,
+        key: CacheKey,
+        *,
+        material: bytes,
+        thumbprint: str | None = None,
+        settings: StoreSettings | None = None,
+        clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        for name in ("get", "set", "lock", "unlock", "delete", "get_async", "lock_async"):
+            if not callable(getattr(store, name, None)):
+                raise ConfigurationError(
+                    f"store= needs a Store (okta_guard.store); {type(store).__name__} has no "
+                    f"{name}()."
+                )
+        self.store = store
+        self.settings = settings or StoreSettings()
+        slot = slot_id(key, thumbprint)
+        self.slot = f"token:{slot}"
+        self.lock = f"token-lock:{slot}"
+        self._sealer = TokenSealer(material, slot)
+        self._clock = clock
+        self._monotonic = monotonic
+        self.health = StoreHealth(self.settings.retry_after)
+        self.stats = SharedStats()
+
+    def __repr__(self) -> str:
+        return f"SharedTokens(store={self.store!r}, slot={self.slot!r})"
+
+    def _open(self, value: bytes | None) -> CachedToken | None:
+        entry = self._sealer.open(value)
+        if entry is None and value is not None:
+            self.stats.bump("rejected_entries")
+            logger.warning(
+                "Ignoring a shared token entry that failed authentication (altered, or sealed "
+                "with other credentials); fetching a new token."
+            )
+        return entry
+
+    def flow(self, to_entry: Callable[[Success], CachedToken]) -> SharedFlow:
+        """A fresh :func:`~okta_guard.call.shared_policy.shared_fetch_flow` for this slot."""
+        return shared_fetch_flow(
+            slot=self.slot,
+            lock=self.lock,
+            open_entry=self._open,
+            seal_entry=self._sealer.seal,
+            to_entry=to_entry,
+            clock=self._clock,
+            monotonic=self._monotonic,
+            settings=self.settings,
+            health=self.health,
+            stats=self.stats,
+        )
+
+    def forget(self, token: ServiceToken | None) -> None:
+        """Drop the shared entry (only if it holds ``token``, when given); errors are logged."""
+        if not self.health.available(self._monotonic()):
+            return
+        try:
+            if token is not None:
+                entry = self._sealer.open(self.store.get(self.slot))
+                if entry is None or entry.token.access_token != token.access_token:
+                    return
+            self.store.delete(self.slot)
+        except Exception as exc:
+            self.stats.bump("store_errors")
+            self.health.failed(self._monotonic(), exc)
+
+
+def drive_sync(
+    shared: SharedTokens,
+    fetch: Callable[[], Success | Fatal],
+    to_entry: Callable[[Success], CachedToken],
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+) -> CachedToken | Fatal:
+    """Run one shared fetch with blocking store calls; ``fetch`` asks Okta."""
+    store = shared.store
+    flow = shared.flow(to_entry)
+    owner: str | None = None
+    try:
+        op = next(flow)
+        while True:
+            if isinstance(op, FetchToken):
+                try:
+                    outcome = fetch()
+                except BaseException:
+                    _release_sync(store, shared.lock, owner)
+                    raise
+                op = flow.send(outcome)
+                continue
+            if isinstance(op, Pause):
+                sleep(op.seconds)
+                op = flow.send(None)
+                continue
+            try:
+                reply: bytes | str | bool | None
+                if isinstance(op, StoreGet):
+                    reply = store.get(op.key)
+                elif isinstance(op, StoreLock):
+                    reply = owner = store.lock(op.key, op.ttl)
+                elif isinstance(op, StoreSet):
+                    store.set(op.key, op.value, op.ttl)
+                    reply = None
+                else:
+                    reply = store.unlock(op.key, op.owner)
+                    owner = None
+            except Exception as exc:
+                op = flow.throw(StoreFailure(exc))
+                continue
+            op = flow.send(reply)
+    except StopIteration as stop:
+        result: CachedToken | Fatal = stop.value
+    return result
+
+
+async def drive_async(
+    shared: SharedTokens,
+    fetch: Callable[[], Awaitable[Success | Fatal]],
+    to_entry: Callable[[Success], CachedToken],
+    *,
+    sleep: Callable[[float], Awaitable[None]] | None = None,
+) -> CachedToken | Fatal:
+    """Run one shared fetch with awaited store calls; ``fetch`` asks Okta."""
+    import asyncio
+
+    pause = sleep or asyncio.sleep
+    store = shared.store
+    flow = shared.flow(to_entry)
+    owner: str | None = None
+    try:
+        op = next(flow)
+        while True:
+            if isinstance(op, FetchToken):
+                try:
+                    outcome = await fetch()
+                except BaseException:
+                    await _release_async(store, shared.lock, owner)
+                    raise
+                op = flow.send(outcome)
+                continue
+            if isinstance(op, Pause):
+                await pause(op.seconds)
+                op = flow.send(None)
+                continue
+            try:
+                reply: bytes | str | bool | None
+                if isinstance(op, StoreGet):
+                    reply = await store.get_async(op.key)
+                elif isinstance(op, StoreLock):
+                    reply = owner = await store.lock_async(op.key, op.ttl)
+                elif isinstance(op, StoreSet):
+                    await store.set_async(op.key, op.value, op.ttl)
+                    reply = None
+                else:
+                    reply = await store.unlock_async(op.key, op.owner)
+                    owner = None
+            except Exception as exc:
+                op = flow.throw(StoreFailure(exc))
+                continue
+            op = flow.send(reply)
+    except StopIteration as stop:
+        result: CachedToken | Fatal = stop.value
+    return result
+
+
+def _release_sync(store: Store, lock: str, owner: str | None) -> None:
+    """The fetch was interrupted: free the fleet lock at once rather than at its expiry."""
+    if owner is not None:
+        try:
+            store.unlock(lock, owner)
+        except Exception:  # best effort: the lock expires anyway
+            logger.debug("Could not release the shared token lock.", exc_info=True)
+
+
+async def _release_async(store: Store, lock: str, owner: str | None) -> None:
+    if owner is not None:
+        try:
+            await store.unlock_async(lock, owner)
+        except Exception:  # best effort: the lock expires anyway
+            logger.debug("Could not release the shared token lock.", exc_info=True)
+
+
+def build_shared(
+    store: Store | None,
+    key: CacheKey,
+    *,
+    client_secret: str | None,
+    private_key: PrivateKeyInput | None,
+    encryption_key: bytes | str | None,
+    settings: StoreSettings | None,
+    clock: Callable[[], float],
+    thumbprint: str | None = None,
+) -> SharedTokens | None:
+    """The :class:`SharedTokens` of a client built with ``store=``, or ``None`` without one.
+
+    The sealing key comes from ``encryption_key`` (at least 16 bytes) when given,
+    else from the client's secret or private key.
+    """
+    if store is None:
+        if encryption_key is not None or settings is not None:
+            raise ConfigurationError("encryption_key and store_settings go with store=.")
+        return None
+    if encryption_key is not None:
+        raw = encryption_key.encode() if isinstance(encryption_key, str) else encryption_key
+        if not isinstance(raw, bytes) or len(raw) < 16:
+            raise ConfigurationError(
+                "encryption_key must be at least 16 bytes (e.g. secrets.token_bytes(32)), the "
+                "same in every process sharing the store."
+            )
+        material = b"explicit:" + raw
+    else:
+        material = credential_material(client_secret, private_key)
+    return SharedTokens(
+        store, key, material=material, thumbprint=thumbprint, settings=settings, clock=clock
+    )
