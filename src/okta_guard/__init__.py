@@ -25,6 +25,9 @@ _EXPORTS: dict[str, str] = {
     "TokenCache": "okta_guard.call.client",
     "RetrySettings": "okta_guard.call.client",
     "TokenAuth": "okta_guard.call.httpx_auth",
+    "StoreSettings": "okta_guard.call.shared_policy",
+    "Store": "okta_guard.store",
+    "MemoryStore": "okta_guard.store",
     "VerifierStats": "okta_guard.verify.stats",
     "OktaGuardError": "okta_guard.errors",
     "InvalidTokenError": "okta_guard.errors",
@@ -48,12 +51,15 @@ __all__ = [
     "InvalidRequestError",
     "InvalidTokenError",
     "IssuerUnavailableError",
+    "MemoryStore",
     "OktaGuardError",
     "OktaGuardMiddleware",
     "ProtectedResourceMetadata",
     "RetrySettings",
     "RouteInfo",
     "ServiceToken",
+    "Store",
+    "StoreSettings",
     "TokenAuth",
     "TokenCache",
     "TokenClient",
@@ -71,6 +77,7 @@ __all__ = [
 if TYPE_CHECKING:
     from okta_guard.call.client import RetrySettings, TokenCache, TokenClient
     from okta_guard.call.httpx_auth import TokenAuth
+    from okta_guard.call.shared_policy import StoreSettings
     from okta_guard.errors import (
         ConfigurationError,
         InsufficientScopeError,
@@ -87,6 +94,7 @@ if TYPE_CHECKING:
     from okta_guard.protect.middleware import OktaGuardMiddleware
     from okta_guard.protect.scopes import require_scopes
     from okta_guard.settings import issuer_from_domain
+    from okta_guard.store import MemoryStore, Store
     from okta_guard.verify.stats import VerifierStats
     from okta_guard.verify.verifier import TokenVerifier
 
