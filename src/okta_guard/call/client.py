@@ -167,7 +167,6 @@ class TokenClient:
             encryption_key=encryption_key,
             settings=store_settings,
             clock=clock,
-            thumbprint=None,  # the DPoP key thumbprint, once DPoP-bound tokens exist
         )
         self._http_client = http_client
         self._async_http_client = async_http_client
@@ -291,7 +290,7 @@ class TokenClient:
         """
         self._cache.invalidate(self.cache_key, token)
         if self._shared is not None:
-            self._shared.forget(token)
+            self._shared.forget(self.cache_key, token)
 
     @property
     def store_stats(self) -> dict[str, int] | None:
@@ -379,7 +378,9 @@ class TokenClient:
             if self._shared is None:
                 outcome: Success | Fatal | CachedToken = self._drive_sync()
             else:
-                outcome = drive_sync(self._shared, self._drive_sync, self._entry_for)
+                outcome = drive_sync(
+                    self._shared, self.cache_key, self._drive_sync, self._entry_for
+                )
         except BaseException:
             self._cache.abandon(self.cache_key, flight)
             raise
@@ -390,7 +391,9 @@ class TokenClient:
             if self._shared is None:
                 outcome: Success | Fatal | CachedToken = await self._drive_async()
             else:
-                outcome = await drive_async(self._shared, self._drive_async, self._entry_for)
+                outcome = await drive_async(
+                    self._shared, self.cache_key, self._drive_async, self._entry_for
+                )
         except BaseException:  # includes cancellation: waiters elect a new leader
             self._cache.abandon(self.cache_key, flight)
             raise

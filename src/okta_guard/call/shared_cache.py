@@ -67,8 +67,14 @@ _NONCE = 12
 _HKDF_SALT = b"okta-guard shared service tokens"
 
 
-def slot_id(key: CacheKey, thumbprint: str | None) -> str:
-    """The store key's hash part: everything that changes the token, nothing secret."""
+def slot_id(key: CacheKey, thumbprint: str | None = None) -> str:
+    """The store key's hash part: everything that changes the token, nothing secret.
+
+    ``thumbprint`` (the DPoP proof key's, else the key's own ``dpop_jkt`` if it has
+    one) keeps DPoP-bound tokens to the processes holding that key.
+    """
+    if thumbprint is None:
+        thumbprint = getattr(key, "dpop_jkt", None)
     canonical = json.dumps(
         [
             1,
@@ -173,8 +179,24 @@ def _entry_from(data: Any) -> CachedToken:
     return CachedToken(token=token, obtained_at=obtained, refresh_at=refresh, expires_at=expires)
 
 
+class _Slot:
+    """The store keys and the sealer of one cache key."""
+
+    __slots__ = ("lock", "sealer", "slot")
+
+    def __init__(self, key: CacheKey, material: bytes, thumbprint: str | None) -> None:
+        digest = slot_id(key, thumbprint)
+        self.slot = f"token:{digest}"
+        self.lock = f"token-lock:{digest}"
+        self.sealer = TokenSealer(material, digest)
+
+
 class SharedTokens:
-    """One client's slot in a shared store: its keys, sealer, settings, health and counters."""
+    """One client's use of a shared store: slots, sealers, settings, health and counters.
+
+    A client's cache key can change (e.g. once it switches to DPoP), so the slot is
+    looked up per key; :attr:`slot` / :attr:`lock` are those of the key given here.
+    """
 
     def __init__(
         self,
@@ -195,10 +217,11 @@ class SharedTokens:
                 )
         self.store = store
         self.settings = settings or StoreSettings()
-        slot = slot_id(key, thumbprint)
-        self.slot = f"token:{slot}"
-        self.lock = f"token-lock:{slot}"
-        self._sealer = TokenSealer(material, slot)
+        self._material = material
+        self._thumbprint = thumbprint
+        self._slots: dict[CacheKey, _Slot] = {}
+        first = self._slot(key)
+        self.slot, self.lock = first.slot, first.lock
         self._clock = clock
         self._monotonic = monotonic
         self.health = StoreHealth(self.settings.retry_after)
@@ -207,8 +230,26 @@ class SharedTokens:
     def __repr__(self) -> str:
         return f"SharedTokens(store={self.store!r}, slot={self.slot!r})"
 
-    def _open(self, value: bytes | None) -> CachedToken | None:
-        entry = self._sealer.open(value)
+    def _slot(self, key: CacheKey) -> _Slot:
+        slot = self._slots.get(key)
+        if slot is None:
+            if len(self._slots) > 16:  # a client has one key, two around a DPoP switch
+                self._slots.clear()
+            slot = self._slots[key] = _Slot(key, self._material, self._thumbprint)
+        return slot
+
+    def lock_for(self, key: CacheKey) -> str:
+        """The store key of the fleet lock of ``key``."""
+        return self._slot(key).lock
+
+    def _opener(self, sealer: TokenSealer) -> Callable[[bytes | None], CachedToken | None]:
+        def open_entry(value: bytes | None) -> CachedToken | None:
+            return self._open(sealer, value)
+
+        return open_entry
+
+    def _open(self, sealer: TokenSealer, value: bytes | None) -> CachedToken | None:
+        entry = sealer.open(value)
         if entry is None and value is not None:
             self.stats.bump("rejected_entries")
             logger.warning(
@@ -217,13 +258,14 @@ class SharedTokens:
             )
         return entry
 
-    def flow(self, to_entry: Callable[[Success], CachedToken]) -> SharedFlow:
-        """A fresh :func:`~okta_guard.call.shared_policy.shared_fetch_flow` for this slot."""
+    def flow(self, key: CacheKey, to_entry: Callable[[Success], CachedToken]) -> SharedFlow:
+        """A fresh :func:`~okta_guard.call.shared_policy.shared_fetch_flow` for ``key``."""
+        slot = self._slot(key)
         return shared_fetch_flow(
-            slot=self.slot,
-            lock=self.lock,
-            open_entry=self._open,
-            seal_entry=self._sealer.seal,
+            slot=slot.slot,
+            lock=slot.lock,
+            open_entry=self._opener(slot.sealer),
+            seal_entry=slot.sealer.seal,
             to_entry=to_entry,
             clock=self._clock,
             monotonic=self._monotonic,
@@ -232,16 +274,17 @@ class SharedTokens:
             stats=self.stats,
         )
 
-    def forget(self, token: ServiceToken | None) -> None:
+    def forget(self, key: CacheKey, token: ServiceToken | None) -> None:
         """Drop the shared entry (only if it holds ``token``, when given); errors are logged."""
         if not self.health.available(self._monotonic()):
             return
+        slot = self._slot(key)
         try:
             if token is not None:
-                entry = self._sealer.open(self.store.get(self.slot))
+                entry = slot.sealer.open(self.store.get(slot.slot))
                 if entry is None or entry.token.access_token != token.access_token:
                     return
-            self.store.delete(self.slot)
+            self.store.delete(slot.slot)
         except Exception as exc:
             self.stats.bump("store_errors")
             self.health.failed(self._monotonic(), exc)
@@ -249,6 +292,7 @@ class SharedTokens:
 
 def drive_sync(
     shared: SharedTokens,
+    key: CacheKey,
     fetch: Callable[[], Success | Fatal],
     to_entry: Callable[[Success], CachedToken],
     *,
@@ -256,7 +300,7 @@ def drive_sync(
 ) -> CachedToken | Fatal:
     """Run one shared fetch with blocking store calls; ``fetch`` asks Okta."""
     store = shared.store
-    flow = shared.flow(to_entry)
+    flow = shared.flow(key, to_entry)
     owner: str | None = None
     try:
         op = next(flow)
@@ -265,7 +309,7 @@ def drive_sync(
                 try:
                     outcome = fetch()
                 except BaseException:
-                    _release_sync(store, shared.lock, owner)
+                    _release_sync(store, shared.lock_for(key), owner)
                     raise
                 op = flow.send(outcome)
                 continue
@@ -296,6 +340,7 @@ def drive_sync(
 
 async def drive_async(
     shared: SharedTokens,
+    key: CacheKey,
     fetch: Callable[[], Awaitable[Success | Fatal]],
     to_entry: Callable[[Success], CachedToken],
     *,
@@ -306,7 +351,7 @@ async def drive_async(
 
     pause = sleep or asyncio.sleep
     store = shared.store
-    flow = shared.flow(to_entry)
+    flow = shared.flow(key, to_entry)
     owner: str | None = None
     try:
         op = next(flow)
@@ -315,7 +360,7 @@ async def drive_async(
                 try:
                     outcome = await fetch()
                 except BaseException:
-                    await _release_async(store, shared.lock, owner)
+                    await _release_async(store, shared.lock_for(key), owner)
                     raise
                 op = flow.send(outcome)
                 continue
