@@ -10,7 +10,7 @@ import redis
 
 from okta_guard import TokenVerifier
 from okta_guard.testing import MockIssuer
-from tests.fleet.conftest import SCOPES, SECRET
+from tests.fleet.conftest import LOADED, SCOPES, SECRET
 from tests.support.fleet_workers import Fleet, Job
 from tests.support.redis_server import RedisServer
 
@@ -29,6 +29,7 @@ def job(okta: MockIssuer, redis_url: str | None, *, rounds: int, use_async: bool
         callers=CALLERS,
         rounds=rounds,
         use_async=use_async,
+        socket_timeout=LOADED,
     )
 
 

@@ -14,6 +14,7 @@ from okta_guard.errors import ConfigurationError
 from okta_guard.redis import RedisStore
 from okta_guard.store import MemoryStore, Store
 from okta_guard.testing import FakeClock
+from tests.fleet.conftest import LOADED
 
 KINDS = ["memory", "url", "sync-client", "async-client"]
 
@@ -25,7 +26,9 @@ def any_store(request: pytest.FixtureRequest, redis_url: str, namespace: str) ->
         yield MemoryStore()
         return
     if kind == "url":
-        made = RedisStore(redis_url, namespace=namespace)
+        made = RedisStore(
+            redis_url, namespace=namespace, socket_timeout=LOADED, connect_timeout=LOADED
+        )
     elif kind == "sync-client":
         made = RedisStore(redis.Redis.from_url(redis_url), namespace=namespace)
     else:

@@ -4,7 +4,7 @@
 process-local token cache.  A fresh local token never touches the store; only the
 one leader that the local cache elects per process runs
 :func:`~okta_guard.call.shared_policy.shared_fetch_flow`, driven here by
-:func:`drive_sync` or :func:`drive_async`.
+:func:`drive_shared` or :func:`drive_shared_async`.
 
 What the store sees: a key ``token:{hash}`` (and ``token-lock:{hash}``) where the
 hash covers the issuer, client id, scopes, auth method, extra parameters and DPoP
@@ -17,6 +17,7 @@ fails authentication and is ignored (the leader fetches and overwrites it).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import hashlib
 import json
@@ -55,8 +56,8 @@ __all__ = [
     "TokenSealer",
     "build_shared",
     "credential_material",
-    "drive_async",
-    "drive_sync",
+    "drive_shared",
+    "drive_shared_async",
     "slot_id",
 ]
 
@@ -258,9 +259,17 @@ class SharedTokens:
             )
         return entry
 
-    def flow(self, key: CacheKey, to_entry: Callable[[Success], CachedToken]) -> SharedFlow:
+    def flow(
+        self,
+        key: CacheKey,
+        to_entry: Callable[[Success], CachedToken],
+        wait_bound: float | None = None,
+    ) -> SharedFlow:
         """A fresh :func:`~okta_guard.call.shared_policy.shared_fetch_flow` for ``key``."""
         slot = self._slot(key)
+        settings = self.settings
+        if wait_bound is not None and wait_bound < settings.wait:
+            settings = dataclasses.replace(settings, wait=max(0.0, wait_bound))
         return shared_fetch_flow(
             slot=slot.slot,
             lock=slot.lock,
@@ -269,7 +278,7 @@ class SharedTokens:
             to_entry=to_entry,
             clock=self._clock,
             monotonic=self._monotonic,
-            settings=self.settings,
+            settings=settings,
             health=self.health,
             stats=self.stats,
         )
@@ -290,17 +299,21 @@ class SharedTokens:
             self.health.failed(self._monotonic(), exc)
 
 
-def drive_sync(
+def drive_shared(
     shared: SharedTokens,
     key: CacheKey,
     fetch: Callable[[], Success | Fatal],
     to_entry: Callable[[Success], CachedToken],
     *,
+    wait_bound: float | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> CachedToken | Fatal:
-    """Run one shared fetch with blocking store calls; ``fetch`` asks Okta."""
+    """Run one shared fetch with blocking store calls; ``fetch`` asks Okta.
+
+    ``wait_bound`` caps the wait for another process's request (the caller's deadline).
+    """
     store = shared.store
-    flow = shared.flow(key, to_entry)
+    flow = shared.flow(key, to_entry, wait_bound)
     owner: str | None = None
     try:
         op = next(flow)
@@ -338,12 +351,13 @@ def drive_sync(
     return result
 
 
-async def drive_async(
+async def drive_shared_async(
     shared: SharedTokens,
     key: CacheKey,
     fetch: Callable[[], Awaitable[Success | Fatal]],
     to_entry: Callable[[Success], CachedToken],
     *,
+    wait_bound: float | None = None,
     sleep: Callable[[float], Awaitable[None]] | None = None,
 ) -> CachedToken | Fatal:
     """Run one shared fetch with awaited store calls; ``fetch`` asks Okta."""
@@ -351,7 +365,7 @@ async def drive_async(
 
     pause = sleep or asyncio.sleep
     store = shared.store
-    flow = shared.flow(key, to_entry)
+    flow = shared.flow(key, to_entry, wait_bound)
     owner: str | None = None
     try:
         op = next(flow)

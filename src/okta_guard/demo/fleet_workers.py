@@ -32,6 +32,7 @@ class Job:
     callers: int
     rounds: int
     use_async: bool = False
+    socket_timeout: float = 0.5  # of the workers' RedisStore
 
 
 def run_worker(job: Job, offset: Any, starts: list[Any], results: Any) -> None:
@@ -39,7 +40,14 @@ def run_worker(job: Job, offset: Any, starts: list[Any], results: Any) -> None:
     from okta_guard import TokenClient
     from okta_guard.redis import RedisStore
 
-    store = RedisStore(job.redis_url, namespace=job.namespace) if job.redis_url else None
+    store = None
+    if job.redis_url:
+        store = RedisStore(
+            job.redis_url,
+            namespace=job.namespace,
+            socket_timeout=job.socket_timeout,
+            connect_timeout=job.socket_timeout,
+        )
     client = TokenClient(
         job.issuer,
         job.client_id,
