@@ -8,6 +8,7 @@ import logging
 import threading
 from collections.abc import Iterator
 
+import httpx
 import pytest
 import redis
 
@@ -374,3 +375,39 @@ def test_private_key_clients_derive_their_key_from_the_private_key(
 
     assert pk_client().get_token().access_token == pk_client().get_token().access_token
     assert issuer.count("token") == 1
+
+
+async def test_a_token_refused_by_the_api_is_never_taken_from_the_store_again(
+    issuer: MockIssuer, clock: FakeClock, async_store: RedisStore
+) -> None:
+    a, b = make_client(issuer, clock, async_store), make_client(issuer, clock, async_store)
+    bad = await a.get_token_async()
+    assert (await b.get_token_async()).access_token == bad.access_token
+    refused = {bad.access_token}
+
+    def api(request: httpx.Request) -> httpx.Response:
+        token = request.headers["Authorization"].split()[1]
+        return httpx.Response(401 if token in refused else 200)
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(api), auth=b.auth) as http:
+        response = await http.get("https://api.example/orders")
+    assert response.status_code == 200  # b retried with a new token, not the stored one
+    assert issuer.count("token") == 2
+    assert b._shared is not None
+    await asyncio.gather(*b._shared._tasks)  # b's background delete of the shared entry
+    new = (await b.get_token_async()).access_token
+    assert new != bad.access_token
+    a.invalidate(bad)  # a learns later; it takes b's new token from the store
+    assert (await a.get_token_async()).access_token == new
+    assert issuer.count("token") == 2
+
+
+def test_a_refused_token_is_not_readopted_in_sync_code_either(
+    issuer: MockIssuer, clock: FakeClock, store: RedisStore
+) -> None:
+    client = make_client(issuer, clock, store)
+    bad = client.get_token()
+    store.delete = lambda key: None  # type: ignore[method-assign]  # the delete is lost
+    client.invalidate(bad)
+    assert client.get_token().access_token != bad.access_token
+    assert issuer.count("token") == 2

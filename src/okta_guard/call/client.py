@@ -314,9 +314,12 @@ class TokenClient:
         Without ``token`` this also clears a remembered failure, so the next call
         asks Okta again at once.
         """
-        self._cache.invalidate(self.cache_key, token)
         if self._shared is not None:
+            bad = token if token is not None else self.cached_token
+            if bad is not None:
+                self._shared.reject(bad)
             self._shared.forget(self.cache_key, token)
+        self._cache.invalidate(self.cache_key, token)
 
     @property
     def store_stats(self) -> dict[str, int] | None:

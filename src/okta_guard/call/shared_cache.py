@@ -17,6 +17,8 @@ fails authentication and is ignored (the leader fetches and overwrites it).
 
 from __future__ import annotations
 
+import asyncio
+import collections
 import dataclasses
 import datetime as _dt
 import hashlib
@@ -161,6 +163,10 @@ class TokenSealer:
             return None
 
 
+def _digest(token: ServiceToken) -> bytes:
+    return hashlib.sha256(token.access_token.encode()).digest()
+
+
 def _entry_from(data: Any) -> CachedToken:
     utc = _dt.timezone.utc
     access_token, token_type, scopes = data["t"], data["y"], data["s"]
@@ -227,6 +233,10 @@ class SharedTokens:
         self._monotonic = monotonic
         self.health = StoreHealth(self.settings.retry_after)
         self.stats = SharedStats()
+        # Tokens this process was told are bad (an API answered 401): never taken from the
+        # store again, whatever another process stored.  Hashes only; the newest few.
+        self._rejected: collections.deque[bytes] = collections.deque(maxlen=16)
+        self._tasks: set[asyncio.Task[None]] = set()
 
     def __repr__(self) -> str:
         return f"SharedTokens(store={self.store!r}, slot={self.slot!r})"
@@ -249,8 +259,14 @@ class SharedTokens:
 
         return open_entry
 
+    def reject(self, token: ServiceToken) -> None:
+        """Never take ``token`` from the store again (this process found it refused)."""
+        self._rejected.append(_digest(token))
+
     def _open(self, sealer: TokenSealer, value: bytes | None) -> CachedToken | None:
         entry = sealer.open(value)
+        if entry is not None and _digest(entry.token) in self._rejected:
+            return None  # the leader fetches a new token and replaces it
         if entry is None and value is not None:
             self.stats.bump("rejected_entries")
             logger.warning(
@@ -284,8 +300,23 @@ class SharedTokens:
         )
 
     def forget(self, key: CacheKey, token: ServiceToken | None) -> None:
-        """Drop the shared entry (only if it holds ``token``, when given); errors are logged."""
+        """Drop the shared entry (only if it holds ``token``, when given), so other
+        processes stop using it; store errors are counted and set the store aside.
+
+        Inside a running event loop the store is not called from here (that would block
+        the loop): a task does it.  Either way this process never re-adopts a rejected
+        token (see :meth:`reject`).
+        """
         if not self.health.available(self._monotonic()):
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        if loop is not None:
+            task = loop.create_task(self.forget_async(key, token))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
             return
         slot = self._slot(key)
         try:
@@ -294,6 +325,19 @@ class SharedTokens:
                 if entry is None or entry.token.access_token != token.access_token:
                     return
             self.store.delete(slot.slot)
+        except Exception as exc:
+            self.stats.bump("store_errors")
+            self.health.failed(self._monotonic(), exc)
+
+    async def forget_async(self, key: CacheKey, token: ServiceToken | None) -> None:
+        """Async :meth:`forget`."""
+        slot = self._slot(key)
+        try:
+            if token is not None:
+                entry = slot.sealer.open(await self.store.get_async(slot.slot))
+                if entry is None or entry.token.access_token != token.access_token:
+                    return
+            await self.store.delete_async(slot.slot)
         except Exception as exc:
             self.stats.bump("store_errors")
             self.health.failed(self._monotonic(), exc)
@@ -361,8 +405,6 @@ async def drive_shared_async(
     sleep: Callable[[float], Awaitable[None]] | None = None,
 ) -> CachedToken | Fatal:
     """Run one shared fetch with awaited store calls; ``fetch`` asks Okta."""
-    import asyncio
-
     pause = sleep or asyncio.sleep
     store = shared.store
     flow = shared.flow(key, to_entry, wait_bound)
