@@ -243,7 +243,7 @@ def test_the_slot_covers_everything_that_changes_the_token(issuer: MockIssuer) -
     assert slot_id(ordered, None) == slot_id(other, None)
 
 
-def test_invalidate_drops_the_shared_entry_only_for_that_token(
+def test_invalidate_replaces_the_shared_token_for_the_whole_fleet(
     issuer: MockIssuer, clock: FakeClock, store: RedisStore
 ) -> None:
     a, b = make_client(issuer, clock, store), make_client(issuer, clock, store)

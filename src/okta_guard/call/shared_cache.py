@@ -300,44 +300,35 @@ class SharedTokens:
         )
 
     def forget(self, key: CacheKey, token: ServiceToken | None) -> None:
-        """Drop the shared entry (only if it holds ``token``, when given), so other
-        processes stop using it; store errors are counted and set the store aside.
+        """The client was told to forget ``token`` (or, with ``None``, whatever it has).
 
-        Inside a running event loop the store is not called from here (that would block
-        the loop): a task does it.  Either way this process never re-adopts a rejected
-        token (see :meth:`reject`).
+        A given token is only :meth:`reject`-ed: this process's next leader ignores it in
+        the store and overwrites it with the token it fetches, which every other process
+        then picks up.  Without a token (``force_refresh``) the shared entry is deleted;
+        store errors are counted and set the store aside.  Inside a running event loop
+        the delete runs in a task rather than blocking the loop.
         """
-        if not self.health.available(self._monotonic()):
+        if token is not None or not self.health.available(self._monotonic()):
             return
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
             loop = None
         if loop is not None:
-            task = loop.create_task(self.forget_async(key, token))
+            task = loop.create_task(self.forget_async(key))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
             return
-        slot = self._slot(key)
         try:
-            if token is not None:
-                entry = slot.sealer.open(self.store.get(slot.slot))
-                if entry is None or entry.token.access_token != token.access_token:
-                    return
-            self.store.delete(slot.slot)
+            self.store.delete(self._slot(key).slot)
         except Exception as exc:
             self.stats.bump("store_errors")
             self.health.failed(self._monotonic(), exc)
 
-    async def forget_async(self, key: CacheKey, token: ServiceToken | None) -> None:
-        """Async :meth:`forget`."""
-        slot = self._slot(key)
+    async def forget_async(self, key: CacheKey) -> None:
+        """Delete the shared entry of ``key`` (see :meth:`forget`)."""
         try:
-            if token is not None:
-                entry = slot.sealer.open(await self.store.get_async(slot.slot))
-                if entry is None or entry.token.access_token != token.access_token:
-                    return
-            await self.store.delete_async(slot.slot)
+            await self.store.delete_async(self._slot(key).slot)
         except Exception as exc:
             self.stats.bump("store_errors")
             self.health.failed(self._monotonic(), exc)
