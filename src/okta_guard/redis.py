@@ -120,10 +120,17 @@ class RedisStore:
                 )
             self._url = url_or_client.replace("valkey://", "redis://", 1)
             self._sync = redis.Redis.from_url(self._url, **self._client_options(redis))
-        elif isinstance(url_or_client, redis.asyncio.Redis):
-            self._async = url_or_client
-        elif isinstance(url_or_client, redis.Redis):
-            self._sync = url_or_client
+        elif isinstance(url_or_client, (redis.asyncio.Redis, redis.Redis)):
+            kwargs = url_or_client.connection_pool.connection_kwargs
+            if kwargs.get("decode_responses"):
+                raise ConfigurationError(
+                    "RedisStore stores binary values: pass a client built without "
+                    "decode_responses=True (or a URL)."
+                )
+            if isinstance(url_or_client, redis.asyncio.Redis):
+                self._async = url_or_client
+            else:
+                self._sync = url_or_client
         else:
             raise ConfigurationError(
                 "RedisStore takes a URL, a redis.Redis or a redis.asyncio.Redis client, "
@@ -281,10 +288,6 @@ def _no_backoff() -> Any:
 
 
 def _as_bytes(value: object) -> bytes | None:
-    if value is None:
-        return None
-    if isinstance(value, bytes):
+    if value is None or isinstance(value, bytes):
         return value
-    if isinstance(value, str):  # a client built with decode_responses=True
-        return value.encode("utf-8", "surrogateescape")
     raise TypeError(f"The Redis server answered a {type(value).__name__}, not a string value.")

@@ -141,6 +141,8 @@ def test_construction_errors_say_what_to_pass() -> None:
         RedisStore("http://127.0.0.1:6379")
     with pytest.raises(ConfigurationError, match="not int"):
         RedisStore(6379)
+    with pytest.raises(ConfigurationError, match="decode_responses"):
+        RedisStore(redis.Redis(decode_responses=True))
     with pytest.raises(ConfigurationError, match="namespace"):
         RedisStore("redis://127.0.0.1:6379/0", namespace="")
 
