@@ -4,6 +4,7 @@ no store and no network."""
 from __future__ import annotations
 
 import datetime as dt
+
 import pytest
 
 from okta_guard.call.policy import CachedToken, Fatal, Success
