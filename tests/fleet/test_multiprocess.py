@@ -43,23 +43,27 @@ def tokens_of(outcomes: list[tuple[str, float]]) -> set[str]:
 def test_one_token_request_per_expiry_for_the_fleet(
     okta: MockIssuer, redis_url: str, use_async: bool
 ) -> None:
-    spec = job(okta, redis_url, rounds=2, use_async=use_async)
+    spec = job(okta, redis_url, rounds=3, use_async=use_async)
     with Fleet(spec, PROCESSES) as fleet:
         first = fleet.run_round(0)
         assert okta.count("token") == 1
         assert len(first) == PROCESSES * CALLERS
         assert len(tokens_of(first)) == 1
+        fleet.advance(3600 - 30)  # inside the refresh margin: still valid, due for refresh
+        ahead = fleet.run_round(1)
+        assert okta.count("token") == 2  # refreshed ahead once for the fleet
+        assert len(ahead) == PROCESSES * CALLERS
         fleet.advance(7200)  # every token has expired, in every process
-        second = fleet.run_round(1)
-        assert okta.count("token") == 2
+        second = fleet.run_round(2)
+        assert okta.count("token") == 3
         assert len(tokens_of(second)) == 1
-        assert tokens_of(second) != tokens_of(first)
+        assert tokens_of(second).isdisjoint(tokens_of(first) | tokens_of(ahead))
     # and nothing in Redis can be presented to an API
     raw = redis.Redis.from_url(redis_url)
     values = [raw.get(k) or b"" for k in raw.scan_iter(match=f"{spec.namespace}:*")]
     raw.close()
     assert values
-    for token in tokens_of(first) | tokens_of(second):
+    for token in tokens_of(first) | tokens_of(ahead) | tokens_of(second):
         for part in [token, *token.split(".")]:
             assert all(part.encode() not in value for value in values)
 
