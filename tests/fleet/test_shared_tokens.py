@@ -13,8 +13,8 @@ import pytest
 import redis
 
 from okta_guard import TokenClient
-from okta_guard.call.shared_cache import slot_id
 from okta_guard.call.shared_policy import StoreSettings
+from okta_guard.call.shared_seal import slot_id
 from okta_guard.errors import ConfigurationError
 from okta_guard.redis import RedisStore
 from okta_guard.store import MemoryStore, Store
