@@ -14,26 +14,26 @@ from okta_guard.errors import ConfigurationError
 from tests.support.redis_server import RedisServer
 
 
-def test_fleet_demo_shows_one_request_with_the_store_and_one_per_process_without() -> None:
-    out = io.StringIO()
-    with RedisServer() as server:
-        assert run_fleet_demo(out, workers=2, threads=3, redis_url=server.url) == 0
-    text = out.getvalue()
+def test_fleet_demo_shows_one_request_with_the_store_and_one_per_process_without(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["demo", "--fleet", "--workers", "2", "--threads", "3"]) == 0
+    text = capsys.readouterr().out
     assert "2 worker processes x 3 threads" in text
-    rows = {
-        line.split()[0]: line.split() for line in text.splitlines() if line[:4] in ("each", "Redi")
-    }
+    assert "throw-away redis-server" in text
+    lines = [line.split() for line in text.splitlines()]
+    rows = {words[0]: words for words in lines if words and words[0] in ("each", "RedisStore")}
     assert rows["each"][3:6] == ["2", "2", "2/2"]  # one request per process, per round
     assert rows["RedisStore"][2:5] == ["1", "1", "1/1"]  # one for the fleet
     assert "no token in clear" in text
     assert "All as expected." in text
 
 
-def test_fleet_demo_from_the_command_line_starts_its_own_redis(
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    assert main(["demo", "--fleet", "--workers", "2", "--threads", "2"]) == 0
-    assert "throw-away redis-server" in capsys.readouterr().out
+def test_fleet_demo_uses_a_given_redis() -> None:
+    out = io.StringIO()
+    with RedisServer() as server:
+        assert run_fleet_demo(out, workers=1, threads=2, redis_url=server.url) == 0
+    assert "Redis from --redis" in out.getvalue()
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,6 @@ dies - never keeps a service token from a caller: it comes from Okta instead, in
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import threading
 import time
 import uuid
@@ -17,7 +16,7 @@ from okta_guard import StoreSettings, TokenClient
 from okta_guard.redis import RedisStore
 from okta_guard.testing import FakeClock, MockIssuer
 from tests.fleet.conftest import SCOPES, SECRET
-from tests.support.fleet_workers import Job, run_hanging_leader
+from tests.support.fleet_workers import Job, run_hanging_leader, worker_context
 from tests.support.redis_server import RedisServer, TcpProxy
 
 
@@ -165,7 +164,7 @@ def test_a_lock_holder_that_dies_frees_the_fleet_after_its_lock_expires(
         namespace = f"dies-{uuid.uuid4().hex[:8]}"
         job = Job(okta.issuer, "svc", SECRET, tuple(SCOPES), own_redis.url, namespace, 1, 1)
         okta.fail_next("token", status=None, delay=30)  # the holder hangs in its request
-        ctx = multiprocessing.get_context("spawn")
+        ctx = worker_context()
         holder = ctx.Process(target=run_hanging_leader, args=(job, 3.0), daemon=True)
         holder.start()
         store = RedisStore(own_redis.url, namespace=namespace)

@@ -3,9 +3,9 @@ that hangs (the test kills it)."""
 
 from __future__ import annotations
 
-from okta_guard.demo.fleet_workers import Fleet, Job, run_worker
+from okta_guard.demo.fleet_workers import Fleet, Job, run_worker, worker_context
 
-__all__ = ["Fleet", "Job", "run_hanging_leader", "run_worker"]
+__all__ = ["Fleet", "Job", "run_hanging_leader", "run_worker", "worker_context"]
 
 
 def run_hanging_leader(job: Job, lock_ttl: float) -> None:

@@ -1,5 +1,5 @@
 """Worker processes sharing one service token through a store, for ``okta-guard demo --fleet``,
-the fleet benchmark and the multi-process tests (``spawn`` start method).
+the fleet benchmark and the multi-process tests (fresh processes: forkserver or spawn).
 
 Each worker builds its own :class:`~okta_guard.TokenClient` (so its own process-local
 cache) and, for every round, waits for the round's start event, then has ``callers``
@@ -108,13 +108,37 @@ async def _round_async(client: Any, callers: int) -> list[tuple[str, float]]:
     return list(await asyncio.gather(*(caller() for _ in range(callers))))
 
 
+_PRELOAD = [
+    "okta_guard.demo.fleet_workers",
+    "okta_guard.call.client",
+    "okta_guard.redis",
+    "redis",
+    "redis.asyncio",
+    "httpx",
+]
+
+
+def worker_context() -> Any:
+    """A multiprocessing context for fresh worker processes.
+
+    ``forkserver`` where available: one server process imports the library once and
+    forks every worker from it (fast, and no state of this process is inherited);
+    else ``spawn``.
+    """
+    import multiprocessing
+
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload(_PRELOAD)
+        return ctx
+    return multiprocessing.get_context("spawn")
+
+
 class Fleet:
     """Starts ``processes`` workers running ``job`` and drives their rounds."""
 
     def __init__(self, job: Job, processes: int) -> None:
-        import multiprocessing
-
-        self._ctx = multiprocessing.get_context("spawn")
+        self._ctx = worker_context()
         self.job = job
         self.offset = self._ctx.Value("d", 0.0)
         self._starts = [self._ctx.Event() for _ in range(job.rounds)]
@@ -136,8 +160,20 @@ class Fleet:
         return self
 
     def _get(self, timeout: float) -> tuple[Any, str | None, float]:
-        item: tuple[Any, str | None, float] = self._results.get(timeout=timeout)
-        return item
+        import queue
+
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                item: tuple[Any, str | None, float] = self._results.get(timeout=0.2)
+            except queue.Empty:
+                dead = [p.exitcode for p in self._procs if p.exitcode not in (None, 0)]
+                if dead:
+                    raise RuntimeError(f"a worker process died (exit code {dead[0]})") from None
+                if time.monotonic() >= deadline:
+                    raise RuntimeError(f"no word from the workers for {timeout:g} s") from None
+                continue
+            return item
 
     def run_round(self, number: int, *, timeout: float = 30.0) -> list[tuple[str, float]]:
         """Start round ``number``; return every caller's ``(token, seconds)``."""
