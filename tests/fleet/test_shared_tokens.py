@@ -190,6 +190,8 @@ def test_a_tampered_entry_is_ignored_and_replaced(
     assert issuer.count("token") == 2
     assert other.store_stats is not None and other.store_stats["rejected_entries"] >= 1
     assert "failed authentication" in caplog.text
+    for secret in (first.access_token, token.access_token, SECRET):
+        assert secret not in caplog.text
     assert make_client(issuer, clock, store).get_token().access_token == token.access_token
     raw.set(key, b"garbage")  # not even our format
     assert make_client(issuer, clock, store).get_token().access_token != token.access_token
@@ -327,6 +329,7 @@ def test_a_failing_store_falls_back_to_okta_then_recovers(
     assert b.get_token().access_token == token.access_token
     assert issuer.count("token") == 3
     assert "answers again" in caplog.text
+    assert token.access_token not in caplog.text and SECRET not in caplog.text
 
 
 async def test_a_failing_store_async(issuer: MockIssuer, clock: FakeClock) -> None:
