@@ -89,6 +89,7 @@ def main() -> None:
     with LocalRedis() as server:
         inproc = MockIssuer()
         inproc.register_client("svc", SECRET, scopes=[SCOPE])
+        inproc.set_rate_limit(10**9, "token")  # section 3 asks Okta on purpose, often
 
         def client(store: RedisStore | None) -> TokenClient:
             return TokenClient(
