@@ -75,10 +75,13 @@ def test_without_a_store_each_process_asks(okta: MockIssuer) -> None:
     assert len(tokens_of(outcomes)) == PROCESSES
 
 
-def test_redis_killed_mid_run_every_caller_still_gets_a_valid_token(okta: MockIssuer) -> None:
+@pytest.mark.parametrize("use_async", [False, True], ids=["threads", "asyncio"])
+def test_redis_killed_mid_run_every_caller_still_gets_a_valid_token(
+    okta: MockIssuer, use_async: bool
+) -> None:
     server = RedisServer().start()
     try:
-        with Fleet(job(okta, server.url, rounds=2), PROCESSES) as fleet:
+        with Fleet(job(okta, server.url, rounds=2, use_async=use_async), PROCESSES) as fleet:
             first = fleet.run_round(0)
             assert okta.count("token") == 1
             server.kill()
