@@ -17,6 +17,8 @@ logging.getLogger("okta_guard").addHandler(logging.NullHandler())
 
 _EXPORTS: dict[str, str] = {
     "TokenVerifier": "okta_guard.verify.verifier",
+    "MultiIssuerVerifier": "okta_guard.verify.multi",
+    "IntrospectionClient": "okta_guard.call.introspection",
     "AccessToken": "okta_guard.models",
     "ServiceToken": "okta_guard.models",
     "OktaGuardMiddleware": "okta_guard.protect.middleware",
@@ -48,10 +50,12 @@ __all__ = [
     "AccessToken",
     "ConfigurationError",
     "InsufficientScopeError",
+    "IntrospectionClient",
     "InvalidRequestError",
     "InvalidTokenError",
     "IssuerUnavailableError",
     "MemoryStore",
+    "MultiIssuerVerifier",
     "OktaGuardError",
     "OktaGuardMiddleware",
     "ProtectedResourceMetadata",
@@ -77,6 +81,7 @@ __all__ = [
 if TYPE_CHECKING:
     from okta_guard.call.client import RetrySettings, TokenCache, TokenClient
     from okta_guard.call.httpx_auth import TokenAuth
+    from okta_guard.call.introspection import IntrospectionClient
     from okta_guard.call.shared_policy import StoreSettings
     from okta_guard.errors import (
         ConfigurationError,
@@ -95,6 +100,7 @@ if TYPE_CHECKING:
     from okta_guard.protect.scopes import require_scopes
     from okta_guard.settings import issuer_from_domain
     from okta_guard.store import MemoryStore, Store
+    from okta_guard.verify.multi import MultiIssuerVerifier
     from okta_guard.verify.stats import VerifierStats
     from okta_guard.verify.verifier import TokenVerifier
 
