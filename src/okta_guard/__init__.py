@@ -39,18 +39,28 @@ _EXPORTS: dict[str, str] = {
     "metadata_route": "okta_guard.protect.metadata",
     "RouteInfo": "okta_guard.protect.audit",
     "audit_routes": "okta_guard.protect.audit",
+    "DPoPKey": "okta_guard.call.dpop",
+    "InvalidDPoPProofError": "okta_guard.errors",
+    "DPoPNonceError": "okta_guard.errors",
+    "ReplayStoreError": "okta_guard.errors",
+    "MemoryReplayStore": "okta_guard.verify.replay",
 }
 
 __all__ = [
     "AccessToken",
     "ConfigurationError",
+    "DPoPKey",
+    "DPoPNonceError",
     "InsufficientScopeError",
+    "InvalidDPoPProofError",
     "InvalidRequestError",
     "InvalidTokenError",
     "IssuerUnavailableError",
+    "MemoryReplayStore",
     "OktaGuardError",
     "OktaGuardMiddleware",
     "ProtectedResourceMetadata",
+    "ReplayStoreError",
     "RetrySettings",
     "RouteInfo",
     "ServiceToken",
@@ -70,14 +80,18 @@ __all__ = [
 
 if TYPE_CHECKING:
     from okta_guard.call.client import RetrySettings, TokenCache, TokenClient
+    from okta_guard.call.dpop import DPoPKey
     from okta_guard.call.httpx_auth import TokenAuth
     from okta_guard.errors import (
         ConfigurationError,
+        DPoPNonceError,
         InsufficientScopeError,
+        InvalidDPoPProofError,
         InvalidRequestError,
         InvalidTokenError,
         IssuerUnavailableError,
         OktaGuardError,
+        ReplayStoreError,
         TokenRequestError,
     )
     from okta_guard.models import AccessToken, ServiceToken
@@ -87,6 +101,7 @@ if TYPE_CHECKING:
     from okta_guard.protect.middleware import OktaGuardMiddleware
     from okta_guard.protect.scopes import require_scopes
     from okta_guard.settings import issuer_from_domain
+    from okta_guard.verify.replay import MemoryReplayStore
     from okta_guard.verify.stats import VerifierStats
     from okta_guard.verify.verifier import TokenVerifier
 
