@@ -154,6 +154,10 @@ def test_nonce_dance_for_every_auth_method_then_one_request(
     assert first is None and second is not None and third is not None
     assert "nonce" not in second and third["nonce"]
     assert second["jti"] != third["jti"] and third["htu"] == okta.token_url
+    # The mock's request log shows the proofs and the nonces.
+    logged = [r.dpop for r in okta.requests]
+    assert logged[0] is None and logged[1]["nonce"] is None  # type: ignore[index]
+    assert logged[2]["nonce"] == third["nonce"] and logged[2]["htm"] == "POST"  # type: ignore[index]
     assertions = [r.form.get("client_assertion") for r in okta.requests]
     if "client_assertion" in okta.requests[0].form:
         assert len(set(assertions)) == 3  # a fresh client assertion for every try
