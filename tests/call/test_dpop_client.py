@@ -15,10 +15,10 @@ from typing import Any
 import httpx
 import jwt
 import pytest
-from joserfc import jwk as jose_jwk
-from joserfc import jws as jose_jws
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from joserfc import jwk as jose_jwk
+from joserfc import jws as jose_jws
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse

@@ -294,7 +294,7 @@ def test_fastapi_dependency_accepts_dpop() -> None:
     okta_auth.install(app)
 
     @app.get("/orders")
-    async def read(token: AccessToken = okta_auth.require("orders:read")) -> dict[str, Any]:
+    async def read(token: AccessToken = okta_auth.require("orders:read")) -> dict[str, Any]:  # noqa: B008
         return {"scheme": token.scheme, "jkt": token.key_thumbprint}
 
     client = TestClient(app)
