@@ -33,7 +33,7 @@ import secrets
 import struct
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 from urllib.parse import quote, unquote, urlsplit
 
 from cryptography.exceptions import InvalidSignature
@@ -89,6 +89,7 @@ _MAX_JTI = 256
 _KEY_CACHE_SIZE = 256
 _NUMBERS = (int, float)
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+_new_tuple = tuple.__new__  # builds a NamedTuple without its Python-level __new__
 _PATH_SAFE = "/:@!$&'()*+,;=-._~"
 
 _DESCRIPTIONS = {
@@ -166,8 +167,7 @@ class _ProofKey:
     size: int  # EC: bytes per coordinate; RSA: signature length
 
 
-@dataclass(frozen=True)
-class DPoPProof:
+class DPoPProof(NamedTuple):
     """A proof whose signature and request binding passed; ``jkt`` its key's thumbprint."""
 
     jkt: str
@@ -347,6 +347,7 @@ class DPoPChecker:
         )
         self.fail_open = fail_open
         self._keys: dict[bytes, _ProofKey] = {}
+        self._aths: dict[str, str] = {}
 
     @property
     def nonce_required(self) -> bool:
@@ -419,12 +420,19 @@ class DPoPChecker:
             raise _refuse("dpop_claims")
         if self._nonces is not None and not self._nonces.valid(nonce, now):
             raise DPoPNonceError(self._nonces.current(now))
-        return DPoPProof(proof_key.jkt, jti, ath, nonce, float(iat), proof_key.alg)
+        return _new_tuple(DPoPProof, (proof_key.jkt, jti, ath, nonce, float(iat), proof_key.alg))
 
-    @staticmethod
-    def bind(proof: DPoPProof, access_token: str, claims: Mapping[str, Any]) -> None:
+    def bind(self, proof: DPoPProof, access_token: str, claims: Mapping[str, Any]) -> None:
         """Check ``ath`` against ``access_token`` and ``cnf.jkt`` against the proof key."""
-        if proof.ath is None or not hmac.compare_digest(proof.ath, access_token_hash(access_token)):
+        # A client sends the same token many times: its hash is remembered (Python caches
+        # a str's own hash, so the lookup costs less than SHA-256).
+        expected = self._aths.get(access_token)
+        if expected is None:
+            expected = access_token_hash(access_token)
+            if len(self._aths) >= _KEY_CACHE_SIZE:
+                self._aths.clear()
+            self._aths[access_token] = expected
+        if proof.ath is None or not hmac.compare_digest(proof.ath, expected):
             raise _refuse("dpop_ath")
         cnf = claims.get("cnf")
         jkt = cnf.get("jkt") if isinstance(cnf, Mapping) else None
@@ -434,8 +442,9 @@ class DPoPChecker:
             raise _refuse("dpop_jkt")
 
     def _replay_key(self, proof: DPoPProof) -> tuple[str, float]:
-        digest = hashlib.sha256(f"{proof.jkt}\x00{proof.jti}".encode()).digest()
-        return "okta-guard:dpop-jti:" + _b64url(digest[:24]), self.max_age + 2 * self.leeway
+        # A short, fixed-size key per (key, jti): the store's memory stays bounded.
+        digest = hashlib.blake2b(f"{proof.jkt}\x00{proof.jti}".encode(), digest_size=18)
+        return "okta-guard:dpop-jti:" + digest.hexdigest(), self.max_age + 2 * self.leeway
 
     def _store_failed(self, exc: Exception) -> None:
         logger.error("okta-guard: the DPoP replay store failed (%s)", type(exc).__name__)
