@@ -219,6 +219,15 @@ class TokenClient:
 
     # -- public API -----------------------------------------------------------------
 
+    def note_dpop_nonce(self, url: str | httpx.URL, response: Any) -> bool:
+        """Remember the ``DPoP-Nonce`` an API sent (any response with ``.headers``).
+
+        Returns True when it is a new nonce: then, if the answer was 401 with
+        ``WWW-Authenticate: DPoP error="use_dpop_nonce"``, send the request once more
+        with a fresh :meth:`dpop_proof` (RFC 9449 §9).  ``client.auth`` does this itself.
+        """
+        return self._dpop.note_api_nonce(url, response)
+
     @property
     def uses_dpop(self) -> bool:
         """Whether token requests carry DPoP proofs now (``dpop=True``, or after the switch)."""
@@ -243,7 +252,7 @@ class TokenClient:
         send ``Authorization: DPoP <access_token>`` and ``DPoP: <this>``, one new proof per
         request.  It carries ``htm``, ``htu`` (``url`` without query and fragment), ``iat``,
         a new ``jti``, ``ath`` for ``access_token`` and the nonce last seen from that origin
-        (record a new one with ``client.dpop_session.note_api_nonce(url, response)``).
+        (record a new one with :meth:`note_dpop_nonce`).
         """
         if access_token is None:
             key = self._dpop.key

@@ -192,8 +192,12 @@ class DPoPSession:
             method, url, access_token=access_token, nonce=nonce, now=self._clock()
         )
 
-    def note_api_nonce(self, url: str | httpx.URL, response: httpx.Response) -> bool:
-        """Remember an API's ``DPoP-Nonce`` for its origin; True if it is a new one."""
+    def note_api_nonce(self, url: str | httpx.URL, response: Any) -> bool:
+        """Remember an API's ``DPoP-Nonce`` for its origin; True if it is a new one.
+
+        ``response`` is anything with case-insensitive ``headers`` (httpx, requests and
+        aiohttp responses all fit).
+        """
         nonce = clean_nonce(response.headers.get("dpop-nonce"))
         if nonce is None:
             return False

@@ -165,6 +165,8 @@ class _ProofKey:
     key: ec.EllipticCurvePublicKey | rsa.RSAPublicKey
     jkt: str
     size: int  # EC: bytes per coordinate; RSA: signature length
+    #: EC: the ECDSA signature algorithm; RSA: (padding, hash) - built once per key
+    scheme: Any = None
 
 
 class DPoPProof(NamedTuple):
@@ -236,11 +238,22 @@ def _check_header(segment: bytes, algorithms: frozenset[str]) -> _ProofKey:
         jkt = jwk_thumbprint(jwk)
     except (InvalidTokenError, ValueError, TypeError, UnicodeEncodeError):
         raise _refuse("dpop_jwk") from None
-    return _ProofKey(alg, key, jkt, size)
+    scheme: Any
+    if alg in _EC_CURVES:
+        scheme = ec.ECDSA(_EC_CURVES[alg][3])
+    else:
+        digest = _RSA_HASHES[alg]
+        pad: padding.AsymmetricPadding = (
+            padding.PKCS1v15()
+            if alg[0] == "R"
+            else padding.PSS(padding.MGF1(digest), digest.digest_size)
+        )
+        scheme = (pad, digest)
+    return _ProofKey(alg, key, jkt, size, scheme)
 
 
 def _signature_ok(proof_key: _ProofKey, signing_input: bytes, signature: bytes) -> bool:
-    alg, key, size = proof_key.alg, proof_key.key, proof_key.size
+    key, size, scheme = proof_key.key, proof_key.size, proof_key.scheme
     try:
         if isinstance(key, ec.EllipticCurvePublicKey):
             if len(signature) != 2 * size:
@@ -248,17 +261,11 @@ def _signature_ok(proof_key: _ProofKey, signing_input: bytes, signature: bytes) 
             der = encode_dss_signature(
                 int.from_bytes(signature[:size], "big"), int.from_bytes(signature[size:], "big")
             )
-            key.verify(der, signing_input, ec.ECDSA(_EC_CURVES[alg][3]))
+            key.verify(der, signing_input, scheme)
         else:
             if len(signature) != size:
                 return False
-            digest = _RSA_HASHES[alg]
-            pad: padding.AsymmetricPadding = (
-                padding.PKCS1v15()
-                if alg[0] == "R"
-                else padding.PSS(padding.MGF1(digest), digest.digest_size)
-            )
-            key.verify(signature, signing_input, pad, digest)
+            key.verify(signature, signing_input, *scheme)
     except (InvalidSignature, ValueError):
         return False
     return True
