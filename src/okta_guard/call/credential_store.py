@@ -20,13 +20,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from okta_guard._grammar import ENV_REFERENCE
 from okta_guard.errors import ConfigurationError
 
 __all__ = ["Credential", "CredentialStore", "config_dir", "mask_secret", "resolve_secret"]
 
 FILE_NAME = "credentials.json"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-_ENV_REF = re.compile(r"^env:([A-Za-z_][A-Za-z0-9_]*)$")
+_ENV_REF = ENV_REFERENCE
 
 
 def config_dir(env: Mapping[str, str] | None = None) -> Path:

@@ -25,8 +25,9 @@ import httpx
 import jwt
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
+from okta_guard._sansio import HttpRequest, HttpResponse, Sleep
 from okta_guard.call.auth_methods import PrivateKeyInput, load_private_key
-from okta_guard.call.policy import Fatal, FetchFlow, Sleep, Success
+from okta_guard.call.policy import Fatal, FetchFlow, Success
 from okta_guard.errors import ConfigurationError
 
 __all__ = ["DPoPKey", "DPoPSession", "dpop_token_flow", "proof_htu"]
@@ -172,7 +173,7 @@ class DPoPSession:
             return None
         return self.key.proof("POST", token_url, nonce=self._token_nonce, now=self._clock())
 
-    def note_token_nonce(self, response: httpx.Response) -> bool:
+    def note_token_nonce(self, response: HttpResponse) -> bool:
         """Remember the token endpoint's ``DPoP-Nonce``; True if it is a new one."""
         nonce = clean_nonce(response.headers.get("dpop-nonce"))
         if nonce is None:
@@ -211,19 +212,23 @@ class DPoPSession:
         return True
 
 
-def _error_code(response: httpx.Response) -> str | None:
-    if response.status_code not in (400, 401):
+def _error_code(response: HttpResponse) -> str | None:
+    if response.status not in (400, 401):
         return None
     try:
-        data = json.loads(response.content)
+        data = json.loads(response.body)
     except (ValueError, UnicodeDecodeError):
         return None
     code = data.get("error") if isinstance(data, dict) else None
     return code if isinstance(code, str) else None
 
 
+def _has_proof(request: HttpRequest) -> bool:
+    return any(name.lower() == "dpop" for name in request.headers)
+
+
 def dpop_token_flow(
-    inner: FetchFlow, build_request: Callable[[], httpx.Request], session: DPoPSession
+    inner: FetchFlow, build_request: Callable[[], HttpRequest], session: DPoPSession
 ) -> FetchFlow:
     """Okta's DPoP dance around one token fetch (:func:`~okta_guard.call.policy.token_fetch_flow`).
 
@@ -242,10 +247,10 @@ def dpop_token_flow(
             request = item
             reply = yield request
             switched = nonce_retried = False
-            while isinstance(reply, httpx.Response):
+            while isinstance(reply, HttpResponse) and reply.error is None:
                 new_nonce = session.key is not None and session.note_token_nonce(reply)
                 code = _error_code(reply)
-                had_proof = "dpop" in request.headers
+                had_proof = _has_proof(request)
                 if code == "invalid_dpop_proof" and not had_proof and not switched:
                     switched = True
                     if not session.switch_on() and not session.active:

@@ -27,6 +27,16 @@ def parse_client(spec: str) -> tuple[str, str, list[str]]:
     return client_id, secret, [s for s in scopes.replace(" ", ",").split(",") if s]
 
 
+def _origin(value: str) -> str:
+    """An ``--cors-origin`` value, checked and normalised (``https://host[:port]``)."""
+    from okta_guard.testing.cors import normalize_origin
+
+    try:
+        return normalize_origin(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def register(subparsers: Any) -> None:
     """Add the ``mock-issuer`` sub-command."""
     parser = subparsers.add_parser(
@@ -75,6 +85,15 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--rate-limit", type=int, default=None, metavar="N", help="per-minute limit per endpoint"
     )
+    parser.add_argument(
+        "--cors-origin",
+        action="append",
+        type=_origin,
+        default=None,
+        metavar="ORIGIN",
+        help="a Trusted Origin browsers may call from, e.g. http://localhost:8000 (repeatable; "
+        "default: every loopback origin)",
+    )
     parser.add_argument("--tls-cert", default=None, help="PEM certificate chain: serve https")
     parser.add_argument("--tls-key", default=None, help="PEM private key for --tls-cert")
     parser.set_defaults(func=run)
@@ -104,6 +123,7 @@ def run(args: argparse.Namespace) -> int:
         ssl_context=_ssl_context(args),
         token_lifetime=args.token_lifetime,
         rate_limit=args.rate_limit,
+        cors_origins=args.cors_origin,
     )
     try:
         for extra in servers[1:]:
