@@ -353,3 +353,15 @@ def test_dpop_proof_for_other_http_stacks() -> None:
     _, claims = independent_claims(proof)
     assert claims["htu"] == "http://testserver/whoami" and "ath" in claims
     assert "ath" not in independent_claims(client.dpop_proof("GET", url))[1]
+
+
+def test_dpop_settings_from_the_environment(tmp_path: Any) -> None:
+    from okta_guard.call.config import kwargs_from_env
+
+    key_file = tmp_path / "dpop.pem"
+    key_file.write_text(EC_PEM)
+    kwargs = kwargs_from_env({"OKTA_DPOP": "always", "OKTA_DPOP_KEY_FILE": str(key_file)})
+    assert kwargs["dpop"] is True and kwargs["dpop_key"] == EC_PEM
+    assert kwargs_from_env({"OKTA_DPOP": "never"})["dpop"] is False
+    with pytest.raises(ConfigurationError):
+        kwargs_from_env({"OKTA_DPOP": "sometimes"})

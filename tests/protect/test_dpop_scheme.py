@@ -178,6 +178,7 @@ def test_required_mode_refuses_bearer_and_challenges_only_dpop() -> None:
     )
     assert "Bearer" not in refused.headers["www-authenticate"]
     anonymous = client.get("/orders")
+    assert "Authorization: DPoP" in anonymous.json()["error_description"]
     assert anonymous.headers["www-authenticate"] == (
         'DPoP realm="api://default", algs="ES256 ES384 ES512 PS256 PS384 PS512 RS256 RS384 RS512"'
     )

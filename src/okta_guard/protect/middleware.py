@@ -47,6 +47,7 @@ __all__ = ["OktaGuardMiddleware", "PathMatcher", "Verifier"]
 logger = logging.getLogger("okta_guard.protect.middleware")
 
 _FORM_TYPE = b"application/x-www-form-urlencoded"
+_DPOP_ONLY = "Authentication required: send 'Authorization: DPoP <token>' with a DPoP proof."
 #: Largest URL-encoded form body buffered to look for a smuggled ``access_token``.
 MAX_FORM_SCAN = 1 << 20
 
@@ -245,7 +246,9 @@ class OktaGuardMiddleware:
                         token = await authenticate_dpop(scope, self.dpop, authorization)
                         set_authenticated(scope, token)
                     elif not self.allow_anonymous:
-                        raise MissingCredentialsError()
+                        raise MissingCredentialsError(
+                            _DPOP_ONLY if self.dpop is not None and self.dpop.required else None
+                        )
                     else:
                         set_anonymous(scope)
                 else:
