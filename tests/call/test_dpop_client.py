@@ -365,3 +365,21 @@ def test_dpop_settings_from_the_environment(tmp_path: Any) -> None:
     assert kwargs_from_env({"OKTA_DPOP": "never"})["dpop"] is False
     with pytest.raises(ConfigurationError):
         kwargs_from_env({"OKTA_DPOP": "sometimes"})
+
+
+def test_threads_waiting_through_the_switch_share_one_token() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tests.support.client_fakes import GatedTransport
+
+    okta = dpop_okta()
+    gate = GatedTransport(okta.transport, gated=1)
+    client = make_client(okta, client_id="dpop-app", transport=gate)
+    with ThreadPoolExecutor(6) as pool:
+        first = pool.submit(client.get_token)
+        assert gate.entered.wait(10)
+        others = [pool.submit(client.get_token) for _ in range(5)]
+        gate.open()
+        tokens = {f.result(timeout=30).access_token for f in [first, *others]}
+    assert len(tokens) == 1
+    assert okta.count("token") == 3  # one dance for everyone

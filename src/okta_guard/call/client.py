@@ -503,14 +503,17 @@ class TokenClient:
         if self._dpop.active and key.dpop_jkt is None:
             # Switched to DPoP during this fetch: its token is bound to our key, so it
             # belongs in our own slot.  Waiters of the old slot decide again.
-            self.cache_key = self._build_cache_key()
-            self._cache.abandon(key, flight)
             logger.info(
                 "Okta demands DPoP proofs for client %r; sending them from now on.",
                 self.client_id,
             )
-            key = self.cache_key
+            old_key, old_flight = key, flight
+            key = self._build_cache_key()
+            # Claim the new slot before waking the old one's waiters, so that they wait
+            # for this token there instead of fetching another.
             decision = self._cache.decide(key, now, None)
+            self.cache_key = key
+            self._cache.abandon(old_key, old_flight)
             if not isinstance(decision, Lead):
                 if isinstance(outcome, Success):
                     return outcome.token
