@@ -121,13 +121,42 @@ def test_request_refuses_bad_input(
     assert main(["request", "-c", "plain", "https://a.example/", "--json", "{"]) == 1
 
 
-def test_mock_issuer_registers_dpop_clients(capsys: pytest.CaptureFixture[str]) -> None:
-    import argparse
+def test_mock_issuer_command_registers_dpop_clients() -> None:
+    import subprocess
+    import sys
 
-    from okta_guard.cli import build_parser
+    import httpx
 
-    args = build_parser().parse_args(
-        ["mock-issuer", "--port", "0", "--dpop-client", "d:s3cret:orders:read"]
-    )
-    assert isinstance(args, argparse.Namespace)
-    assert args.dpop_client == [("d", "s3cret", ["orders:read"])]
+    from okta_guard.call.client import TokenClient
+
+    argv = [sys.executable, "-m", "okta_guard", "mock-issuer", "--port", "0"]
+    argv += [
+        "--dpop-client",
+        "d:s3cret-value:orders:read",
+        "--client",
+        "b:s3cret-value:orders:read",
+    ]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        issuer = proc.stdout.readline().strip()
+        with httpx.Client(trust_env=False) as http:
+            bare = http.post(
+                issuer + "/v1/token",
+                data={"grant_type": "client_credentials", "scope": "orders:read"},
+                auth=("d", "s3cret-value"),
+            )
+            assert (bare.status_code, bare.json()["error"]) == (400, "invalid_dpop_proof")
+            client = TokenClient(
+                issuer, "d", "s3cret-value", scopes=["orders:read"], http_client=http
+            )
+            assert client.get_token().token_type == "DPoP"
+            plain = TokenClient(
+                issuer, "b", "s3cret-value", scopes=["orders:read"], http_client=http
+            )
+            assert plain.get_token().token_type == "Bearer"
+    finally:
+        proc.terminate()
+        _out, err = proc.communicate(timeout=10)
+    assert "# client d: scopes orders:read; DPoP required" in err
+    assert "s3cret" not in err
