@@ -157,8 +157,8 @@ class OktaGuardMiddleware:
         self.check_form_body = check_form_body
         self.websocket_http_denial = websocket_http_denial
         self.metadata: ProtectedResourceMetadata | None = None
-        # DPoP (RFC 9449): only requests with the DPoP scheme take that branch.
         self._metadata_url: str | None = None
+        # DPoP (RFC 9449): only requests with the DPoP scheme ever take that branch.
         self.dpop = dpop_support(verifier)
         if resource_metadata is True:
             self.metadata = ProtectedResourceMetadata(
