@@ -167,6 +167,7 @@ class _ProofKey:
     size: int  # EC: bytes per coordinate; RSA: signature length
     #: EC: the ECDSA signature algorithm; RSA: (padding, hash) - built once per key
     scheme: Any = None
+    is_ec: bool = False  # (an isinstance() check against the key's ABC costs more)
 
 
 class DPoPProof(NamedTuple):
@@ -249,13 +250,14 @@ def _check_header(segment: bytes, algorithms: frozenset[str]) -> _ProofKey:
             else padding.PSS(padding.MGF1(digest), digest.digest_size)
         )
         scheme = (pad, digest)
-    return _ProofKey(alg, key, jkt, size, scheme)
+    return _ProofKey(alg, key, jkt, size, scheme, alg in _EC_CURVES)
 
 
 def _signature_ok(proof_key: _ProofKey, signing_input: bytes, signature: bytes) -> bool:
-    key, size, scheme = proof_key.key, proof_key.size, proof_key.scheme
+    key: Any = proof_key.key  # EC or RSA, as proof_key.is_ec says
+    size, scheme = proof_key.size, proof_key.scheme
     try:
-        if isinstance(key, ec.EllipticCurvePublicKey):
+        if proof_key.is_ec:
             if len(signature) != 2 * size:
                 return False
             der = encode_dss_signature(
@@ -265,7 +267,7 @@ def _signature_ok(proof_key: _ProofKey, signing_input: bytes, signature: bytes) 
         else:
             if len(signature) != size:
                 return False
-            key.verify(signature, signing_input, *scheme)
+            key.verify(signature, signing_input, scheme[0], scheme[1])
     except (InvalidSignature, ValueError):
         return False
     return True
@@ -377,7 +379,8 @@ class DPoPChecker:
             raise _refuse("dpop_missing")
         if len(proof) > _MAX_PROOF or not proof.isascii():
             raise _refuse("dpop_malformed")
-        parts = proof.encode("ascii").split(b".")
+        raw = proof.encode("ascii")
+        parts = raw.split(b".")
         if len(parts) != 3 or not all(parts):
             raise _refuse("dpop_malformed")
         header_seg, payload_seg, signature_seg = parts
@@ -392,7 +395,7 @@ class DPoPChecker:
             payload = b64url_decode(payload_seg)
         except InvalidTokenError:
             raise _refuse("dpop_malformed") from None
-        signing_input = proof[: len(header_seg) + len(payload_seg) + 1].encode("ascii")
+        signing_input = raw[: len(header_seg) + len(payload_seg) + 1]
         if not _signature_ok(proof_key, signing_input, signature):
             raise _refuse("dpop_signature")
         try:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
@@ -49,8 +48,9 @@ class MemoryReplayStore:
             raise ValueError("maxsize must be a positive integer")
         self.maxsize = maxsize
         self._clock = clock
-        self._entries: OrderedDict[str, float] = OrderedDict()
+        self._entries: dict[str, float] = {}  # insertion (= time) order
         self._lock = threading.Lock()
+        self._next_purge = 0.0
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -64,23 +64,33 @@ class MemoryReplayStore:
         entries = self._entries
         with self._lock:
             until = entries.get(key)
-            if until is not None and until > now:
-                return False
-            # Entries are appended in time order: drop expired ones from the front.  A
-            # clock stepping back only delays that; expiry itself is checked per entry.
-            while entries:
-                first, first_until = next(iter(entries.items()))
-                if first_until > now:
-                    break
-                del entries[first]
-            if len(entries) >= self.maxsize:
-                raise ReplayStoreFull(
-                    f"the DPoP replay store holds {self.maxsize} live proofs; raise maxsize "
-                    "or use a shared store"
-                )
+            if until is not None:
+                if until > now:
+                    return False
+                del entries[key]
+            if len(entries) >= self.maxsize or now >= self._next_purge:
+                self._purge(now)
+                if len(entries) >= self.maxsize:
+                    raise ReplayStoreFull(
+                        f"the DPoP replay store holds {self.maxsize} live proofs; raise "
+                        "maxsize or use a shared store"
+                    )
             entries[key] = now + ttl
-            entries.move_to_end(key)
             return True
+
+    def _purge(self, now: float) -> None:
+        """Drop expired entries, oldest first (entries are appended in time order; a clock
+        stepping back only delays this - expiry itself is checked per entry).  At most
+        once a second unless the store is full."""
+        entries = self._entries
+        expired = []
+        for first, first_until in entries.items():
+            if first_until > now:
+                break
+            expired.append(first)
+        for first in expired:
+            del entries[first]
+        self._next_purge = now + 1.0
 
     async def add_async(self, key: str, value: bytes, ttl: float) -> bool:
         """Same as :meth:`add` (no I/O, so it never waits)."""
