@@ -64,6 +64,7 @@ NEXT_STEPS = (
         "with the pytest fixtures)",
     ),
     ("docs/demo.md", "this demo against your own Okta tenant: okta-guard demo --okta"),
+    ("docs/dpop.md", "DPoP-bound tokens: TokenClient, the API's checks, okta-guard request"),
 )
 
 
