@@ -401,3 +401,28 @@ def test_configuration_errors() -> None:
         Setup(replay_store=object())
     with pytest.raises(ConfigurationError):
         Setup(dpop_nonce=True, dpop_nonce_secret=b"short")
+
+
+def test_bound_token_cache_checks_time_and_key_and_is_bounded() -> None:
+    from okta_guard.models import AccessToken
+    from okta_guard.verify.bound import BoundTokenCache
+
+    result = AccessToken.from_claims({"iss": "i", "aud": "a", "exp": 200, "cnf": {"jkt": "k"}})
+    key, other = object(), object()
+    cache = BoundTokenCache(2)
+    cache.put("t1", (result, 200.0, 100.0, "kid", key))  # type: ignore[arg-type]
+    current = {"kid": key}
+
+    def lookup(kid: str, now: float) -> object:
+        return current.get(kid)
+
+    assert cache.get("t1", 150, 0, lookup) is result
+    assert cache.get("t1", 99, 0, lookup) is None  # before nbf
+    assert cache.get("t1", 200, 0, lookup) is None  # expired
+    current["kid"] = other
+    assert cache.get("t1", 150, 0, lookup) is None  # the key changed
+    assert cache.purge_kids(frozenset({"kid"})) == 1 and len(cache) == 0
+    for name in ("a", "b", "c"):
+        cache.put(name, (result, 200.0, 100.0, "kid", key))  # type: ignore[arg-type]
+    assert list(cache.entries) == ["b", "c"]
+    assert BoundTokenCache(0).get("a", 150, 0, lookup) is None

@@ -9,6 +9,8 @@ DPoP-bound token can never come out of the Bearer path's cache.
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
@@ -26,11 +28,64 @@ from okta_guard.verify.jws import (
 )
 from okta_guard.verify.key_cache import KeyCache
 from okta_guard.verify.keyset import KeyEntry
-from okta_guard.verify.verdict_cache import CachedVerdict, VerifiedTokenCache
 
-__all__ = ["DPoPVerification"]
+__all__ = ["BoundTokenCache", "DPoPVerification"]
 
-_new_tuple = tuple.__new__
+
+class BoundTokenCache:
+    """Accepted DPoP-bound tokens: ``token -> (AccessToken, exp, nbf, kid, key entry)``.
+
+    Bounded (least recently used out first), thread-safe for writes, lock-free for hits.
+    Apart from the Bearer path's cache on purpose: a bound token can never come out of it.
+    """
+
+    def __init__(self, maxsize: int) -> None:
+        self.maxsize = max(0, int(maxsize))
+        self.entries: OrderedDict[str, tuple[AccessToken, float, float, str, KeyEntry]] = (
+            OrderedDict()
+        )
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def get(
+        self, token: str, now: float, leeway: float, current: Callable[[str, float], Any]
+    ) -> AccessToken | None:
+        """The cached result while the token is in date and its key still the current one."""
+        found = self.entries.get(token)
+        if found is None:
+            return None
+        result, exp, nbf, kid, key = found
+        if now - leeway >= exp or now + leeway < nbf or current(kid, now) is not key:
+            return None  # a full verification decides (and replaces the entry)
+        try:  # noqa: SIM105 - cheaper than contextlib.suppress
+            self.entries.move_to_end(token)
+        except KeyError:  # evicted meanwhile; the verdict still holds
+            pass
+        return result
+
+    def put(self, token: str, value: tuple[AccessToken, float, float, str, KeyEntry]) -> None:
+        """Remember an accepted token."""
+        if not self.maxsize:
+            return
+        with self._lock:
+            self.entries[token] = value
+            while len(self.entries) > self.maxsize:
+                self.entries.popitem(last=False)
+
+    def purge_kids(self, kids: frozenset[str]) -> int:
+        """Forget tokens signed by keys that left the key set; return how many."""
+        with self._lock:
+            gone = [t for t, value in self.entries.items() if value[3] in kids]
+            for token in gone:
+                del self.entries[token]
+        return len(gone)
+
+    def clear(self) -> None:
+        """Forget every token."""
+        with self._lock:
+            self.entries.clear()
 
 
 def _unbound() -> InvalidTokenError:
@@ -46,7 +101,7 @@ class DPoPVerification:
     _dpop_mode: DPoPMode
     _dpop: DPoPChecker
     _dpop_origin: str | None
-    _bound: VerifiedTokenCache
+    _bound: BoundTokenCache
     _clock: Callable[[], float]
     _keys: KeyCache
     _headers: dict[bytes, CheckedHeader]
@@ -92,26 +147,8 @@ class DPoPVerification:
                 "DPoP is not accepted here; send 'Authorization: Bearer <token>'.",
                 reason="dpop_disabled",
             )
-        verdict = self._bound.entries.get(token) if type(token) is str else None
-        if verdict is not None:
-            result, exp, nbf, kid, key = verdict
-            policy = self._keys.policy
-            leeway = self._leeway
-            # As the Bearer hot path: a fresh key set still holding this key, token in date.
-            if (
-                now < policy.refresh_at
-                and now <= policy.expires_at
-                and now - leeway < exp
-                and now + leeway >= nbf
-                and policy.keys.get(kid) is key
-            ):
-                try:  # noqa: SIM105 - cheaper than contextlib.suppress
-                    self._bound.entries.move_to_end(token)
-                except KeyError:  # evicted meanwhile; the verdict still holds
-                    pass
-                self._hits += 1
-                return result
-            hit = self._bound.get(token, now, leeway, self._current_key)
+        if type(token) is str:
+            hit = self._bound.get(token, now, self._leeway, self._current_key)
             if hit is not None:
                 self._hits += 1
                 return hit
@@ -140,7 +177,7 @@ class DPoPVerification:
         claims["cnf"] = cnf
         if result.claims.get("cnf") is not cnf:  # pragma: no cover - check_claims copied
             result = AccessToken.from_claims(claims)
-        self._bound.put(token, _new_tuple(CachedVerdict, (result, exp, nbf, parsed.kid, entry)))
+        self._bound.put(token, (result, exp, nbf, parsed.kid, entry))
         self._accepted += 1
         return result
 

@@ -31,7 +31,7 @@ from okta_guard.errors import ConfigurationError, InvalidTokenError, OktaGuardEr
 from okta_guard.models import AccessToken
 from okta_guard.settings import env_list, issuer_from_domain, issuer_from_env
 from okta_guard.settings import validate_issuer as _validate_issuer
-from okta_guard.verify.bound import DPoPVerification
+from okta_guard.verify.bound import BoundTokenCache, DPoPVerification
 from okta_guard.verify.claims import ClaimRules, check_claims, check_typ
 from okta_guard.verify.dpop import DPOP_ALGORITHMS, DPOP_MODES, DPoPChecker, DPoPMode
 from okta_guard.verify.jws import (
@@ -195,7 +195,7 @@ class TokenVerifier(DPoPVerification):
         self._max_token_size = max_token_size
         self._clock = clock
         self._tokens = VerifiedTokenCache(token_cache_size)
-        self._bound = VerifiedTokenCache(token_cache_size)
+        self._bound = BoundTokenCache(token_cache_size)
         self._dpop = DPoPChecker(
             algorithms=dpop_algorithms,
             leeway=self._rules.leeway,
