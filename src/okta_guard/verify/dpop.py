@@ -16,6 +16,7 @@ with and the access token it accompanies:
    equals the RFC 7638 thumbprint of the proof key (:meth:`DPoPChecker.bind`);
 8. last, the ``jti`` is recorded in the replay store: a second use is refused.
 
+The header and its key (steps 1-3) are in :mod:`okta_guard.verify.dpop_jwk`.
 Every refusal is an :class:`~okta_guard.errors.InvalidDPoPProofError` with a stable
 ``reason`` (``dpop_replay``, ``dpop_htu`` ...); a store failure is a
 :class:`~okta_guard.errors.ReplayStoreError` (503) unless ``fail_open``.
@@ -23,23 +24,15 @@ Every refusal is an :class:`~okta_guard.errors.InvalidDPoPProofError` with a sta
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
-import json
 import logging
 import math
 import secrets
 import struct
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple
 from urllib.parse import quote, unquote, urlsplit
-
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
-from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from okta_guard.errors import (
     ConfigurationError,
@@ -47,6 +40,15 @@ from okta_guard.errors import (
     InvalidDPoPProofError,
     InvalidTokenError,
     ReplayStoreError,
+)
+from okta_guard.verify.dpop_jwk import (
+    DPOP_ALGORITHMS,
+    HeaderRefused,
+    ProofKey,
+    b64url,
+    check_header,
+    jwk_thumbprint,
+    signature_ok,
 )
 from okta_guard.verify.jws import b64url_decode, parse_json_object
 from okta_guard.verify.replay import MemoryReplayStore, ReplayStore
@@ -66,24 +68,6 @@ logger = logging.getLogger("okta_guard.verify.dpop")
 DPoPMode = Literal["allowed", "required", "disabled"]
 DPOP_MODES = ("allowed", "required", "disabled")
 
-_EC_CURVES: dict[str, tuple[str, ec.EllipticCurve, int, hashes.HashAlgorithm]] = {
-    "ES256": ("P-256", ec.SECP256R1(), 32, hashes.SHA256()),
-    "ES384": ("P-384", ec.SECP384R1(), 48, hashes.SHA384()),
-    "ES512": ("P-521", ec.SECP521R1(), 66, hashes.SHA512()),
-}
-_RSA_HASHES: dict[str, hashes.HashAlgorithm] = {
-    "RS256": hashes.SHA256(),
-    "RS384": hashes.SHA384(),
-    "RS512": hashes.SHA512(),
-    "PS256": hashes.SHA256(),
-    "PS384": hashes.SHA384(),
-    "PS512": hashes.SHA512(),
-}
-#: Every proof algorithm okta-guard can check (asymmetric only), in preference order.
-DPOP_ALGORITHMS = ("ES256", "ES384", "ES512", "PS256", "PS384", "PS512", "RS256", "RS384", "RS512")
-_HEADER_MEMBERS = frozenset({"typ", "alg", "jwk", "kid"})
-_PRIVATE_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
-_THUMBPRINT_MEMBERS = {"EC": ("crv", "kty", "x", "y"), "RSA": ("e", "kty", "n")}
 _MAX_PROOF = 8192
 _MAX_JTI = 256
 _KEY_CACHE_SIZE = 256
@@ -117,25 +101,16 @@ def _refuse(reason: str) -> InvalidDPoPProofError:
     return InvalidDPoPProofError(_DESCRIPTIONS.get(reason), reason=reason)
 
 
-def _b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def jwk_thumbprint(jwk: Mapping[str, Any]) -> str:
-    """The RFC 7638 SHA-256 thumbprint of an EC or RSA public JWK, base64url-encoded.
-
-    Raises ``ValueError`` for another key type or a missing member.
-    """
-    members = _THUMBPRINT_MEMBERS.get(jwk.get("kty"))  # type: ignore[arg-type]
-    if members is None or not all(isinstance(jwk.get(m), str) for m in members):
-        raise ValueError("the JWK is not a complete EC or RSA public key")
-    canonical = json.dumps({m: jwk[m] for m in members}, separators=(",", ":"), sort_keys=True)
-    return _b64url(hashlib.sha256(canonical.encode("utf-8")).digest())
+def _header_key(segment: bytes, algorithms: frozenset[str]) -> ProofKey:
+    try:
+        return check_header(segment, algorithms)
+    except HeaderRefused as refused:
+        raise _refuse(str(refused)) from None
 
 
 def access_token_hash(access_token: str) -> str:
     """The ``ath`` of a proof: base64url SHA-256 of the access token's ASCII bytes."""
-    return _b64url(hashlib.sha256(access_token.encode("ascii")).digest())
+    return b64url(hashlib.sha256(access_token.encode("ascii")).digest())
 
 
 def normalize_htu(url: str) -> str | None:
@@ -157,19 +132,6 @@ def normalize_htu(url: str) -> str | None:
     return f"{scheme}://{netloc}{path}"
 
 
-@dataclass(frozen=True)
-class _ProofKey:
-    """A checked proof header: algorithm, public key, verification and thumbprint."""
-
-    alg: str
-    key: ec.EllipticCurvePublicKey | rsa.RSAPublicKey
-    jkt: str
-    size: int  # EC: bytes per coordinate; RSA: signature length
-    #: EC: the ECDSA signature algorithm; RSA: (padding, hash) - built once per key
-    scheme: Any = None
-    is_ec: bool = False  # (an isinstance() check against the key's ABC costs more)
-
-
 class DPoPProof(NamedTuple):
     """A proof whose signature and request binding passed; ``jkt`` its key's thumbprint."""
 
@@ -179,98 +141,6 @@ class DPoPProof(NamedTuple):
     nonce: str | None
     iat: float
     alg: str
-
-
-def _ec_key(alg: str, jwk: Mapping[str, Any]) -> tuple[ec.EllipticCurvePublicKey, int]:
-    crv, curve, size, _ = _EC_CURVES[alg]
-    x, y = jwk.get("x"), jwk.get("y")
-    if jwk.get("kty") != "EC" or jwk.get("crv") != crv:
-        raise ValueError("key type or curve does not match alg")
-    if not isinstance(x, str) or not isinstance(y, str):
-        raise ValueError("missing coordinate")
-    xb, yb = b64url_decode(x.encode("ascii")), b64url_decode(y.encode("ascii"))
-    if len(xb) != size or len(yb) != size:
-        raise ValueError("coordinate length")
-    numbers = ec.EllipticCurvePublicNumbers(
-        int.from_bytes(xb, "big"), int.from_bytes(yb, "big"), curve
-    )
-    return numbers.public_key(), size  # raises ValueError for a point off the curve
-
-
-def _rsa_key(jwk: Mapping[str, Any]) -> tuple[rsa.RSAPublicKey, int]:
-    n, e = jwk.get("n"), jwk.get("e")
-    if jwk.get("kty") != "RSA" or not isinstance(n, str) or not isinstance(e, str):
-        raise ValueError("not an RSA key")
-    nb, eb = b64url_decode(n.encode("ascii")), b64url_decode(e.encode("ascii"))
-    if not nb or nb[0] == 0 or not eb or eb[0] == 0:
-        raise ValueError("non-minimal integer")
-    modulus = int.from_bytes(nb, "big")
-    if modulus.bit_length() < 2048:
-        raise ValueError("RSA key too short")
-    key = rsa.RSAPublicNumbers(int.from_bytes(eb, "big"), modulus).public_key()
-    return key, (modulus.bit_length() + 7) // 8
-
-
-def _check_header(segment: bytes, algorithms: frozenset[str]) -> _ProofKey:
-    try:
-        header = parse_json_object(b64url_decode(segment))
-    except InvalidTokenError:
-        raise _refuse("dpop_malformed") from None
-    if not _HEADER_MEMBERS.issuperset(header):
-        raise _refuse("dpop_header")
-    if header.get("typ") != "dpop+jwt":
-        raise _refuse("dpop_typ")
-    alg = header.get("alg")
-    if not isinstance(alg, str) or alg not in algorithms:
-        raise _refuse("dpop_alg")
-    jwk = header.get("jwk")
-    if type(jwk) is not dict:
-        raise _refuse("dpop_jwk")
-    if not _PRIVATE_MEMBERS.isdisjoint(jwk):
-        raise _refuse("dpop_private_jwk")
-    if jwk.get("use", "sig") != "sig" or jwk.get("alg", alg) != alg:
-        raise _refuse("dpop_jwk")
-    try:
-        if alg in _EC_CURVES:
-            key: ec.EllipticCurvePublicKey | rsa.RSAPublicKey
-            key, size = _ec_key(alg, jwk)
-        else:
-            key, size = _rsa_key(jwk)
-        jkt = jwk_thumbprint(jwk)
-    except (InvalidTokenError, ValueError, TypeError, UnicodeEncodeError):
-        raise _refuse("dpop_jwk") from None
-    scheme: Any
-    if alg in _EC_CURVES:
-        scheme = ec.ECDSA(_EC_CURVES[alg][3])
-    else:
-        digest = _RSA_HASHES[alg]
-        pad: padding.AsymmetricPadding = (
-            padding.PKCS1v15()
-            if alg[0] == "R"
-            else padding.PSS(padding.MGF1(digest), digest.digest_size)
-        )
-        scheme = (pad, digest)
-    return _ProofKey(alg, key, jkt, size, scheme, alg in _EC_CURVES)
-
-
-def _signature_ok(proof_key: _ProofKey, signing_input: bytes, signature: bytes) -> bool:
-    key: Any = proof_key.key  # EC or RSA, as proof_key.is_ec says
-    size, scheme = proof_key.size, proof_key.scheme
-    try:
-        if proof_key.is_ec:
-            if len(signature) != 2 * size:
-                return False
-            der = encode_dss_signature(
-                int.from_bytes(signature[:size], "big"), int.from_bytes(signature[size:], "big")
-            )
-            key.verify(der, signing_input, scheme)
-        else:
-            if len(signature) != size:
-                return False
-            key.verify(signature, signing_input, scheme[0], scheme[1])
-    except (InvalidSignature, ValueError):
-        return False
-    return True
 
 
 class _Nonces:
@@ -283,7 +153,7 @@ class _Nonces:
     def _make(self, slot: int) -> str:
         data = struct.pack(">Q", slot)
         mac = hmac.new(self._secret, data, hashlib.sha256).digest()[:18]
-        return _b64url(data + mac)
+        return b64url(data + mac)
 
     def current(self, now: float) -> str:
         return self._make(int(now // self._lifetime))
@@ -355,7 +225,7 @@ class DPoPChecker:
             _Nonces(nonce_secret or secrets.token_bytes(32), nonce_lifetime) if nonce else None
         )
         self.fail_open = fail_open
-        self._keys: dict[bytes, _ProofKey] = {}
+        self._keys: dict[bytes, ProofKey] = {}
         self._aths: dict[str, str] = {}
 
     @property
@@ -386,7 +256,7 @@ class DPoPChecker:
         header_seg, payload_seg, signature_seg = parts
         proof_key = self._keys.get(header_seg)
         if proof_key is None:
-            proof_key = _check_header(header_seg, self._algorithms)
+            proof_key = _header_key(header_seg, self._algorithms)
             if len(self._keys) >= _KEY_CACHE_SIZE:
                 self._keys.clear()
             self._keys[header_seg] = proof_key
@@ -396,7 +266,7 @@ class DPoPChecker:
         except InvalidTokenError:
             raise _refuse("dpop_malformed") from None
         signing_input = raw[: len(header_seg) + len(payload_seg) + 1]
-        if not _signature_ok(proof_key, signing_input, signature):
+        if not signature_ok(proof_key, signing_input, signature):
             raise _refuse("dpop_signature")
         try:
             claims = parse_json_object(payload)
