@@ -17,6 +17,8 @@ logging.getLogger("okta_guard").addHandler(logging.NullHandler())
 
 _EXPORTS: dict[str, str] = {
     "TokenVerifier": "okta_guard.verify.verifier",
+    "MultiIssuerVerifier": "okta_guard.verify.multi",
+    "IntrospectionClient": "okta_guard.call.introspection",
     "AccessToken": "okta_guard.models",
     "ServiceToken": "okta_guard.models",
     "OktaGuardMiddleware": "okta_guard.protect.middleware",
@@ -52,11 +54,13 @@ __all__ = [
     "DPoPKey",
     "DPoPNonceError",
     "InsufficientScopeError",
+    "IntrospectionClient",
     "InvalidDPoPProofError",
     "InvalidRequestError",
     "InvalidTokenError",
     "IssuerUnavailableError",
     "MemoryReplayStore",
+    "MultiIssuerVerifier",
     "OktaGuardError",
     "OktaGuardMiddleware",
     "ProtectedResourceMetadata",
@@ -82,6 +86,7 @@ if TYPE_CHECKING:
     from okta_guard.call.client import RetrySettings, TokenCache, TokenClient
     from okta_guard.call.dpop import DPoPKey
     from okta_guard.call.httpx_auth import TokenAuth
+    from okta_guard.call.introspection import IntrospectionClient
     from okta_guard.errors import (
         ConfigurationError,
         DPoPNonceError,
@@ -101,6 +106,7 @@ if TYPE_CHECKING:
     from okta_guard.protect.middleware import OktaGuardMiddleware
     from okta_guard.protect.scopes import require_scopes
     from okta_guard.settings import issuer_from_domain
+    from okta_guard.verify.multi import MultiIssuerVerifier
     from okta_guard.verify.replay import MemoryReplayStore
     from okta_guard.verify.stats import VerifierStats
     from okta_guard.verify.verifier import TokenVerifier

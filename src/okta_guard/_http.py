@@ -28,9 +28,16 @@ from typing import Any
 
 import httpx
 
-from okta_guard._sansio import Deadline, HttpRequest, HttpResponse
+from okta_guard import telemetry
+from okta_guard._sansio import Deadline, HttpRequest, HttpResponse, call_kind
 
-__all__ = ["DEFAULT_MAX_BYTES", "BodyTooLarge", "Decoder", "send_async", "send_sync"]
+__all__ = [
+    "DEFAULT_MAX_BYTES",
+    "BodyTooLarge",
+    "Decoder",
+    "send_async",
+    "send_sync",
+]
 
 #: Largest decoded response body accepted when the request names no cap, in bytes.
 DEFAULT_MAX_BYTES = 1024 * 1024
@@ -206,7 +213,17 @@ def _read_sync(response: httpx.Response, limit: int, deadline: Deadline) -> byte
 
 
 def send_sync(client: httpx.Client, request: HttpRequest, deadline: Deadline) -> HttpResponse:
-    """Perform ``request`` with ``client`` within ``deadline``; every failure is an ``error``."""
+    """Perform ``request`` with ``client`` within ``deadline``; every failure is an ``error``.
+
+    With telemetry on, the request is one CLIENT span (:mod:`okta_guard.telemetry`).
+    """
+    with telemetry.outbound(call_kind(request), request.method, request.url) as span:
+        response = _send_sync(client, request, deadline)
+        span.done(response.status, response.error)
+    return response
+
+
+def _send_sync(client: httpx.Client, request: HttpRequest, deadline: Deadline) -> HttpResponse:
     limit = request.max_bytes if request.max_bytes is not None else DEFAULT_MAX_BYTES
     try:
         built = _build(client, request, deadline.remaining())
@@ -246,6 +263,15 @@ async def send_async(
 
     The driver (:func:`~okta_guard._sansio.drive_async`) cancels it at the deadline.
     """
+    with telemetry.outbound(call_kind(request), request.method, request.url) as span:
+        response = await _send_async(client, request, deadline)
+        span.done(response.status, response.error)
+    return response
+
+
+async def _send_async(
+    client: httpx.AsyncClient, request: HttpRequest, deadline: Deadline
+) -> HttpResponse:
     limit = request.max_bytes if request.max_bytes is not None else DEFAULT_MAX_BYTES
     try:
         built = _build(client, request, deadline.remaining())

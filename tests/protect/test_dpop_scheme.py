@@ -327,3 +327,35 @@ def test_websocket_dpop_uses_get(path: str) -> None:
     token = bound_token(okta)
     with client.websocket_connect(path, headers=dpop_headers(okta, token)) as ws:
         assert ws.receive_json() == {"scheme": "DPoP"}
+
+
+def test_multi_issuer_verifier_routes_dpop_to_the_token_issuer() -> None:
+    from okta_guard.verify.multi import MultiIssuerVerifier
+
+    okta = MockIssuer(clock=FakeClock())
+    okta.add_auth_server("aus2")
+
+    def verifier(issuer: str, audience: str, **options: Any) -> TokenVerifier:
+        return TokenVerifier(
+            issuer, audience, clock=okta.clock, http_client=okta.http_client(), **options
+        )
+
+    multi = MultiIssuerVerifier(
+        [
+            verifier(okta.issuer, okta.audience, dpop="required"),
+            verifier(okta.issuer_for("aus2"), "api://aus2", dpop="disabled"),
+        ]
+    )
+    assert multi.dpop_mode == "allowed" and "ES256" in multi.dpop_algorithms
+    client = guarded(multi)  # type: ignore[arg-type]
+    token = bound_token(okta)
+    assert client.get("/orders", headers=dpop_headers(okta, token)).json()["scheme"] == "DPoP"
+    other = okta.mint_token(
+        scopes=["orders:read"], claims={"cnf": {"jkt": KEY.thumbprint}}, server="aus2"
+    )
+    assert client.get("/orders", headers=dpop_headers(okta, other)).status_code == 401
+    plain = okta.mint_token(scopes=["orders:read"], server="aus2")
+    bearer = client.get("/orders", headers={"Authorization": f"Bearer {plain}"})
+    assert bearer.json()["scheme"] == "Bearer"
+    first = okta.mint_token(scopes=["orders:read"])
+    assert client.get("/orders", headers={"Authorization": f"Bearer {first}"}).status_code == 401

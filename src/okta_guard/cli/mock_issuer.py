@@ -150,6 +150,8 @@ def run(args: argparse.Namespace) -> int:
                 f"# client {client_id}: scopes {' '.join(scopes) or '(none)'}; DPoP required",
                 file=sys.stderr,
             )
+        origins = " ".join(args.cors_origin or []) or "every loopback origin"
+        print(f"# CORS (Trusted Origins): {origins}", file=sys.stderr)
         print("# serving; press Ctrl-C to stop", file=sys.stderr, flush=True)
         _wait_for_stop()
     finally:

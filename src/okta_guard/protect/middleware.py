@@ -40,6 +40,7 @@ from okta_guard.protect.dpop import (
     dpop_support,
     is_dpop_scheme,
 )
+from okta_guard.protect.introspect import issuers_of
 from okta_guard.protect.metadata import ProtectedResourceMetadata
 
 __all__ = ["OktaGuardMiddleware", "PathMatcher", "Verifier"]
@@ -162,7 +163,7 @@ class OktaGuardMiddleware:
         self.dpop = dpop_support(verifier)
         if resource_metadata is True:
             self.metadata = ProtectedResourceMetadata(
-                verifier.issuer,
+                issuers_of(verifier),
                 resource=resource,
                 scopes_supported=scopes_supported,
                 dpop_algorithms=self.dpop.algorithms if self.dpop is not None else None,
