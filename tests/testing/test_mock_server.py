@@ -241,6 +241,20 @@ async def test_in_process_shells_bound_the_body_too() -> None:
         okta.close()
 
 
+def test_unknown_method_is_405_like_okta() -> None:
+    with MockIssuer() as okta:
+        assert okta.port is not None
+        with socket.create_connection(("127.0.0.1", okta.port), timeout=5) as sock:
+            sock.sendall(b"BREW /oauth2/default/v1/keys HTTP/1.1\r\nHost: x\r\n\r\n")
+            answer = b""
+            while chunk := sock.recv(65536):
+                answer += chunk
+        head, _, body = answer.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 405 ")
+        assert json.loads(body)["errorCode"] == "E0000022"
+        assert okta.count("keys") == 0
+
+
 _FRAGMENTS = st.sampled_from(
     [
         b"POST /oauth2/default/v1/token HTTP/1.1\r\n",

@@ -141,7 +141,10 @@ def _verify(args: argparse.Namespace) -> int:
         access = verifier.verify(token)
     except InvalidTokenError as exc:
         return _verdict_invalid(args, exc, token)
-    except OktaGuardError:
+    except OktaGuardError as exc:
+        diagnosis = getattr(exc, "diagnosis", None)  # IssuerUnavailableError's, if any
+        if diagnosis:  # the issuer's answer shows a configuration error: say which
+            raise ConfigurationError(f"{exc.description} Cause: {diagnosis}.") from None
         raise
     finally:
         close = getattr(verifier, "close", None)

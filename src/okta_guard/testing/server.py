@@ -208,6 +208,13 @@ class _RequestHandler(BaseHTTPRequestHandler):
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         """The stdlib's own refusals (bad request line, headers, method): Okta-style JSON."""
         self.close_connection = True
+        if code == HTTPStatus.NOT_IMPLEMENTED:  # a method the stdlib has no do_X for
+            # Okta answers an unknown method with 405 E0000022, not 501.
+            error = okta_api_error(
+                405, "E0000022", "The endpoint does not support the provided HTTP method"
+            )
+            self._send(error, head=False)
+            return
         summary = message or _phrase(code)
         error = okta_api_error(code, "E0000009" if code >= 500 else "E0000003", summary)
         self._send(error, head=self.command == "HEAD")
