@@ -21,6 +21,11 @@ import okta_guard
 PUBLIC_NAMES = {
     "AccessToken",
     "ConfigurationError",
+    "DPoPKey",
+    "DPoPNonceError",
+    "InvalidDPoPProofError",
+    "MemoryReplayStore",
+    "ReplayStoreError",
     "InsufficientScopeError",
     "IntrospectionClient",
     "InvalidRequestError",

@@ -44,21 +44,31 @@ _EXPORTS: dict[str, str] = {
     "metadata_route": "okta_guard.protect.metadata",
     "RouteInfo": "okta_guard.protect.audit",
     "audit_routes": "okta_guard.protect.audit",
+    "DPoPKey": "okta_guard.call.dpop",
+    "InvalidDPoPProofError": "okta_guard.errors",
+    "DPoPNonceError": "okta_guard.errors",
+    "ReplayStoreError": "okta_guard.errors",
+    "MemoryReplayStore": "okta_guard.verify.replay",
 }
 
 __all__ = [
     "AccessToken",
     "ConfigurationError",
+    "DPoPKey",
+    "DPoPNonceError",
     "InsufficientScopeError",
     "IntrospectionClient",
+    "InvalidDPoPProofError",
     "InvalidRequestError",
     "InvalidTokenError",
     "IssuerUnavailableError",
+    "MemoryReplayStore",
     "MemoryStore",
     "MultiIssuerVerifier",
     "OktaGuardError",
     "OktaGuardMiddleware",
     "ProtectedResourceMetadata",
+    "ReplayStoreError",
     "RetrySettings",
     "RouteInfo",
     "ServiceToken",
@@ -80,16 +90,20 @@ __all__ = [
 
 if TYPE_CHECKING:
     from okta_guard.call.client import RetrySettings, TokenCache, TokenClient
+    from okta_guard.call.dpop import DPoPKey
     from okta_guard.call.httpx_auth import TokenAuth
     from okta_guard.call.introspection import IntrospectionClient
     from okta_guard.call.shared_policy import StoreSettings
     from okta_guard.errors import (
         ConfigurationError,
+        DPoPNonceError,
         InsufficientScopeError,
+        InvalidDPoPProofError,
         InvalidRequestError,
         InvalidTokenError,
         IssuerUnavailableError,
         OktaGuardError,
+        ReplayStoreError,
         TokenRequestError,
     )
     from okta_guard.models import AccessToken, ServiceToken
@@ -101,6 +115,7 @@ if TYPE_CHECKING:
     from okta_guard.settings import issuer_from_domain
     from okta_guard.store import MemoryStore, Store
     from okta_guard.verify.multi import MultiIssuerVerifier
+    from okta_guard.verify.replay import MemoryReplayStore
     from okta_guard.verify.stats import VerifierStats
     from okta_guard.verify.verifier import TokenVerifier
 

@@ -157,6 +157,7 @@ class SharedTokens:
             settings=settings,
             health=self.health,
             stats=self.stats,
+            shareable=_shareable_in(key),
         )
 
     def forget(self, key: CacheKey, token: ServiceToken | None) -> None:
@@ -192,6 +193,16 @@ class SharedTokens:
         except Exception as exc:
             self.stats.bump("store_errors")
             self.health.failed(self._monotonic(), exc)
+
+
+def _shareable_in(key: CacheKey) -> Callable[[CachedToken], bool]:
+    """A DPoP-bound token goes only to a slot keyed by its proof key's thumbprint (a client
+    that switched to DPoP during the fetch must not share it under its Bearer slot)."""
+
+    def shareable(entry: CachedToken) -> bool:
+        return key.dpop_jkt is not None or entry.token.token_type.lower() != "dpop"
+
+    return shareable
 
 
 def drive_shared(

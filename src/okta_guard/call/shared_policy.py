@@ -225,14 +225,16 @@ def shared_fetch_flow(
     settings: StoreSettings,
     health: StoreHealth,
     stats: SharedStats,
+    shareable: Callable[[CachedToken], bool] = lambda entry: True,
 ) -> SharedFlow:
     """The protocol of one leader's shared fetch (see the module docstring).
 
     ``slot`` / ``lock`` are the store keys; ``open_entry`` decrypts a stored value
     (``None`` when absent or not authentic), ``seal_entry`` encrypts one;
-    ``to_entry`` turns a fetched token into a cache entry.  ``clock`` is the token
-    clock (epoch seconds), ``monotonic`` the real-time clock of waits.  Returns the
-    entry to cache, or the fetch's :class:`Fatal`.
+    ``to_entry`` turns a fetched token into a cache entry; ``shareable`` says whether a
+    fetched entry may go to the store (a DPoP-bound token only to its key's slot).
+    ``clock`` is the token clock (epoch seconds), ``monotonic`` the real-time clock of
+    waits.  Returns the entry to cache, or the fetch's :class:`Fatal`.
     """
     if not health.available(monotonic()):
         stats.bump("fallbacks")
@@ -260,7 +262,7 @@ def shared_fetch_flow(
                     return again
                 stats.bump("issuer_fetches")
                 fetched = _settle_direct((yield FetchToken()), to_entry)
-                if isinstance(fetched, CachedToken):
+                if isinstance(fetched, CachedToken) and shareable(fetched):
                     ttl = fetched.expires_at - clock()
                     if ttl > MIN_VALIDITY:
                         yield StoreSet(slot, seal_entry(fetched), ttl)

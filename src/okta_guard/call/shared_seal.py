@@ -40,7 +40,7 @@ def slot_id(key: CacheKey, thumbprint: str | None = None) -> str:
     one) keeps DPoP-bound tokens to the processes holding that key.
     """
     if thumbprint is None:
-        thumbprint = getattr(key, "dpop_jkt", None)
+        thumbprint = key.dpop_jkt
     canonical = json.dumps(
         [
             1,
