@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from okta_guard.protect.dpop import dpop_support
 from okta_guard.protect.metadata import ProtectedResourceMetadata
 from okta_guard.protect.middleware import OktaGuardMiddleware
 from okta_guard.protect.paths import PathMatcher
@@ -41,6 +42,8 @@ class RouteInfo:
         excluded: deliberately public (``exclude_paths``, ``public_paths``, metadata).
         source: what protects it: ``"require_scopes"``, ``"dependency"``,
             ``"middleware"`` or ``""``.
+        schemes: the ``Authorization`` schemes accepted, when the covering middleware's
+            verifier tells: ``("Bearer",)``, ``("Bearer", "DPoP")`` or ``("DPoP",)``.
     """
 
     path: str
@@ -51,6 +54,7 @@ class RouteInfo:
     protected: bool = False
     excluded: bool = False
     source: str = ""
+    schemes: tuple[str, ...] = ()
 
     @property
     def unprotected(self) -> bool:
@@ -69,6 +73,7 @@ class RouteInfo:
             "excluded": self.excluded,
             "unprotected": self.unprotected,
             "source": self.source,
+            "schemes": list(self.schemes),
         }
 
 
@@ -80,13 +85,25 @@ class _Guard:
     allow_anonymous: bool
     prefix: str
     metadata_path: str | None
+    schemes: tuple[str, ...] = ()
+
+
+def _schemes(verifier: object) -> tuple[str, ...]:
+    if verifier is None:
+        return ()
+    support = dpop_support(verifier)
+    if support is None:
+        return ("Bearer",)
+    return ("DPoP",) if support.required else ("Bearer", "DPoP")
 
 
 def _guard(prefix: str, wrapper: Any) -> _Guard | None:
     """The guard a wrapper stands for: an ``OktaGuardMiddleware`` instance or entry."""
     if isinstance(wrapper, OktaGuardMiddleware):
         path = wrapper.metadata.path if wrapper.metadata is not None else None
-        return _Guard(wrapper.excluded, wrapper.allow_anonymous, prefix, path)
+        return _Guard(
+            wrapper.excluded, wrapper.allow_anonymous, prefix, path, _schemes(wrapper.verifier)
+        )
     cls = getattr(wrapper, "cls", None)
     if isinstance(cls, type) and issubclass(cls, OktaGuardMiddleware):
         kwargs: dict[str, Any] = dict(getattr(wrapper, "kwargs", {}) or {})
@@ -99,6 +116,7 @@ def _guard(prefix: str, wrapper: Any) -> _Guard | None:
             bool(kwargs.get("allow_anonymous", False)),
             prefix,
             path,
+            _schemes(kwargs.get("verifier")),
         )
     return None
 
@@ -119,19 +137,29 @@ def _info(
 ) -> RouteInfo:
     covered = False
     excluded = public_by_design or public(path)
+    schemes: tuple[str, ...] = ()
     for guard in guards:
         inner = path[len(guard.prefix) :] if path.startswith(guard.prefix) else path
         inner = inner or "/"
+        schemes = guard.schemes or schemes
         if guard.excluded(inner):
             excluded = True
         elif not guard.allow_anonymous:
             covered = True
     if requirement is not None:
         return RouteInfo(
-            path, methods, name, requirement.all_of, requirement.any_of, True, excluded, source
+            path,
+            methods,
+            name,
+            requirement.all_of,
+            requirement.any_of,
+            True,
+            excluded,
+            source,
+            schemes,
         )
     if covered and not excluded:
-        return RouteInfo(path, methods, name, protected=True, source="middleware")
+        return RouteInfo(path, methods, name, protected=True, source="middleware", schemes=schemes)
     return RouteInfo(path, methods, name, excluded=excluded)
 
 
@@ -189,6 +217,8 @@ def format_table(infos: Iterable[RouteInfo]) -> str:
             scopes = (scopes + " " if scopes else "") + "any of(" + " ".join(info.any_of) + ")"
         if info.protected:
             status = f"protected ({info.source})"
+            if "DPoP" in info.schemes:
+                status += ", DPoP only" if "Bearer" not in info.schemes else ", DPoP allowed"
         elif info.excluded:
             status = "public"
         else:

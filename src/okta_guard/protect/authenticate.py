@@ -26,6 +26,7 @@ from okta_guard.protect.bearer import (
     token_in_url_error,
 )
 from okta_guard.protect.challenge import MissingCredentialsError
+from okta_guard.protect.dpop import authenticate_dpop, dpop_support, is_dpop_scheme
 from okta_guard.protect.protocol import Verifier
 
 __all__ = [
@@ -141,11 +142,12 @@ def find_verifier(scope: Scope, explicit: Verifier | None = None) -> Verifier:
     return verifier
 
 
-def request_credentials(scope: Scope) -> tuple[str | None, bool]:
-    """The request's bearer token (``None``: no credentials) and whether its body is a
-    URL-encoded form that may still hide one.
+def request_credentials(scope: Scope) -> tuple[str | None, bytes | None, bool]:
+    """The request's bearer token (``None``: no Bearer credentials), its ``Authorization``
+    value (for another scheme such as DPoP) and whether its body is a URL-encoded form
+    that may still hide a token.
 
-    The one place where the ``Authorization`` scheme is read.  Raises
+    The one place where the ``Authorization`` header is read.  Raises
     :class:`~okta_guard.errors.InvalidRequestError` (400) for a malformed or repeated
     header, or a token in the query string.
     """
@@ -153,7 +155,7 @@ def request_credentials(scope: Scope) -> tuple[str | None, bool]:
     token = bearer_token(authorization)
     if query_has_access_token(scope.get("query_string", b"")):
         raise token_in_url_error()
-    return token, form
+    return token, authorization, form
 
 
 async def _form_prefix(request: Request) -> bytes:
@@ -182,13 +184,17 @@ async def authenticate_connection(conn: HTTPConnection, explicit: Verifier | Non
     if isinstance(user, AccessToken):
         return user
     verifier = find_verifier(scope, explicit)
-    token, form = request_credentials(scope)
+    token, authorization, form = request_credentials(scope)
     request = conn if form and isinstance(conn, Request) else None
-    if token is None:
-        if request is not None and form_has_access_token(await _form_prefix(request)):
-            raise token_in_url_error()
-        raise MissingCredentialsError()
-    access_token = await verifier.verify_async(token)
+    if token is not None:
+        access_token = await verifier.verify_async(token)
+    else:
+        support = dpop_support(verifier) if is_dpop_scheme(authorization) else None
+        if support is None or authorization is None:
+            if request is not None and form_has_access_token(await _form_prefix(request)):
+                raise token_in_url_error()
+            raise MissingCredentialsError()
+        access_token = await authenticate_dpop(scope, support, authorization)
     if request is not None and form_has_access_token(await request.body()):
         raise token_in_url_error()
     set_authenticated(scope, access_token)

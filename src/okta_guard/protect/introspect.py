@@ -49,7 +49,7 @@ async def introspect_connection(
             "This route requires introspection but its verifier cannot introspect: use a "
             "TokenVerifier(..., introspection=IntrospectionClient(...))."
         )
-    raw, _form = request_credentials(conn.scope)
+    raw, _authorization, _form = request_credentials(conn.scope)
     if raw is None:
         raise MissingCredentialsError()
     result: AccessToken = await introspect(raw, token)

@@ -35,6 +35,12 @@ from okta_guard.protect.bearer import (
     token_in_url_error,
 )
 from okta_guard.protect.challenge import MissingCredentialsError, default_realm, send_error
+from okta_guard.protect.dpop import (
+    authenticate_dpop,
+    dpop_challenge,
+    dpop_support,
+    is_dpop_scheme,
+)
 from okta_guard.protect.introspect import issuers_of
 from okta_guard.protect.metadata import ProtectedResourceMetadata
 from okta_guard.protect.paths import PathMatcher, route_path
@@ -43,6 +49,8 @@ from okta_guard.protect.protocol import Verifier
 __all__ = ["OktaGuardMiddleware", "PathMatcher", "Verifier"]
 
 logger = logging.getLogger("okta_guard.protect.middleware")
+
+_DPOP_ONLY = "Authentication required: send 'Authorization: DPoP <token>' with a DPoP proof."
 
 
 class OktaGuardMiddleware:
@@ -106,9 +114,15 @@ class OktaGuardMiddleware:
         self.websocket_http_denial = websocket_http_denial
         self.metadata: ProtectedResourceMetadata | None = None
         self._metadata_url: str | None = None
+        # DPoP (RFC 9449): only requests with the DPoP scheme ever take that branch.
+        self.dpop = dpop_support(verifier)
         if resource_metadata is True:
             self.metadata = ProtectedResourceMetadata(
-                issuers_of(verifier), resource=resource, scopes_supported=scopes_supported
+                issuers_of(verifier),
+                resource=resource,
+                scopes_supported=scopes_supported,
+                dpop_algorithms=self.dpop.algorithms if self.dpop is not None else None,
+                dpop_required=self.dpop is not None and self.dpop.required,
             )
         elif isinstance(resource_metadata, str) and resource_metadata:
             self._metadata_url = resource_metadata
@@ -175,21 +189,26 @@ class OktaGuardMiddleware:
     async def _authenticate(
         self, scope: Scope, receive: Receive
     ) -> tuple[AccessToken | None, Receive]:
-        """Everything but a cache hit: parse the credentials, check a form body, verify.
+        """Everything but a cache hit: parse the credentials, check a form body, verify
+        (a Bearer token, or a DPoP-bound token with its proof).
 
         Returns the token (``None``: anonymous) and the ``receive`` for the app.
         """
-        token, form = request_credentials(scope)
+        token, authorization, form = request_credentials(scope)
         if form and scope["type"] == "http" and self.check_form_body:
             body, messages = await read_form_prefix(receive)
             receive = replay(messages, receive)
             if form_has_access_token(body):
                 raise token_in_url_error()
-        if token is None:
-            if not self.allow_anonymous:
-                raise MissingCredentialsError()
-            return None, receive
-        return await self.verifier.verify_async(token), receive
+        if token is not None:
+            return await self.verifier.verify_async(token), receive
+        if self.dpop is not None and authorization is not None and is_dpop_scheme(authorization):
+            return await authenticate_dpop(scope, self.dpop, authorization), receive
+        if not self.allow_anonymous:
+            raise MissingCredentialsError(
+                _DPOP_ONLY if self.dpop is not None and self.dpop.required else None
+            )
+        return None, receive
 
     async def _deny(self, scope: Scope, receive: Receive, send: Send, exc: OktaGuardError) -> None:
         logger.debug(
@@ -199,6 +218,10 @@ class OktaGuardMiddleware:
             exc.reason,
             exc.status_code,
         )
+        dpop = None
+        if self.dpop is not None:
+            authorization = next((v for k, v in scope["headers"] if k == b"authorization"), None)
+            dpop = dpop_challenge(self.dpop, authorization, exc)
         await send_error(
             scope,
             receive,
@@ -207,6 +230,7 @@ class OktaGuardMiddleware:
             self.realm,
             self.metadata_url(scope),
             websocket_http_denial=self.websocket_http_denial,
+            dpop=dpop,
         )
 
     def metadata_url(self, scope: Scope) -> str | None:
