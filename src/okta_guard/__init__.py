@@ -27,6 +27,9 @@ _EXPORTS: dict[str, str] = {
     "TokenCache": "okta_guard.call.client",
     "RetrySettings": "okta_guard.call.client",
     "TokenAuth": "okta_guard.call.httpx_auth",
+    "StoreSettings": "okta_guard.call.shared_policy",
+    "Store": "okta_guard.store",
+    "MemoryStore": "okta_guard.store",
     "VerifierStats": "okta_guard.verify.stats",
     "OktaGuardError": "okta_guard.errors",
     "InvalidTokenError": "okta_guard.errors",
@@ -60,6 +63,7 @@ __all__ = [
     "InvalidTokenError",
     "IssuerUnavailableError",
     "MemoryReplayStore",
+    "MemoryStore",
     "MultiIssuerVerifier",
     "OktaGuardError",
     "OktaGuardMiddleware",
@@ -68,6 +72,8 @@ __all__ = [
     "RetrySettings",
     "RouteInfo",
     "ServiceToken",
+    "Store",
+    "StoreSettings",
     "TokenAuth",
     "TokenCache",
     "TokenClient",
@@ -87,6 +93,7 @@ if TYPE_CHECKING:
     from okta_guard.call.dpop import DPoPKey
     from okta_guard.call.httpx_auth import TokenAuth
     from okta_guard.call.introspection import IntrospectionClient
+    from okta_guard.call.shared_policy import StoreSettings
     from okta_guard.errors import (
         ConfigurationError,
         DPoPNonceError,
@@ -106,6 +113,7 @@ if TYPE_CHECKING:
     from okta_guard.protect.middleware import OktaGuardMiddleware
     from okta_guard.protect.scopes import require_scopes
     from okta_guard.settings import issuer_from_domain
+    from okta_guard.store import MemoryStore, Store
     from okta_guard.verify.multi import MultiIssuerVerifier
     from okta_guard.verify.replay import MemoryReplayStore
     from okta_guard.verify.stats import VerifierStats

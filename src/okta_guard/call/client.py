@@ -51,10 +51,13 @@ from okta_guard.call.policy import (
     refresh_at,
     token_fetch_flow,
 )
+from okta_guard.call.shared_cache import build_shared, drive_shared, drive_shared_async
+from okta_guard.call.shared_policy import StoreSettings
 from okta_guard.call.token_cache import Flight, Lead, TokenCache, TokenFlight, flight_outcome
 from okta_guard.errors import ConfigurationError, TokenRequestError
 from okta_guard.models import ServiceToken
 from okta_guard.settings import issuer_from_domain, issuer_from_env, validate_issuer
+from okta_guard.store import Store
 
 __all__ = ["MAX_TOKEN_RESPONSE_BYTES", "RetrySettings", "TokenCache", "TokenClient"]
 
@@ -107,6 +110,12 @@ class TokenClient:
         dpop_key: the DPoP proof key (PEM, JWK dict, ``cryptography`` EC P-256/384/521 or
             RSA >= 2048 key, or a :class:`~okta_guard.call.dpop.DPoPKey`); default a fresh
             EC P-256 key per client.  DPoP-bound tokens are cached per key thumbprint.
+        store: a :class:`~okta_guard.store.Store` (e.g. :class:`okta_guard.redis.RedisStore`)
+            to share tokens between processes: one token request per expiry for the
+            fleet (see ``docs/fleet.md``).  Tokens are stored encrypted.
+        encryption_key: seals the shared tokens (>= 16 bytes, the same everywhere);
+            by default a key is derived from the client's secret or private key.
+        store_settings: :class:`StoreSettings` (waits, lock expiry, failure backoff).
 
     Secrets and tokens never appear in ``repr``, logs or error messages.
     """
@@ -139,6 +148,9 @@ class TokenClient:
         cache: TokenCache | None = None,
         dpop: bool | None = None,
         dpop_key: PrivateKeyInput | DPoPKey | None = None,
+        store: Store | None = None,
+        encryption_key: bytes | str | None = None,
+        store_settings: StoreSettings | None = None,
     ) -> None:
         self.issuer = validate_issuer(issuer)
         self.client_id = check_client_id(client_id)
@@ -181,6 +193,15 @@ class TokenClient:
         self.deadline = float(deadline)
         self._max_bytes = max_response_bytes
         self._cache = cache if cache is not None else TokenCache()
+        self._shared = build_shared(
+            store,
+            self.cache_key,
+            client_secret=client_secret,
+            private_key=private_key,
+            encryption_key=encryption_key,
+            settings=store_settings,
+            clock=clock,
+        )
         self._http_client = http_client
         self._async_http_client = async_http_client
         self._owned_sync: httpx.Client | None = None
@@ -357,7 +378,17 @@ class TokenClient:
         Without ``token`` this also clears a remembered failure, so the next call
         asks Okta again at once.
         """
+        if self._shared is not None:
+            bad = token if token is not None else self.cached_token
+            if bad is not None:
+                self._shared.reject(bad)
+            self._shared.forget(self.cache_key, token)
         self._cache.invalidate(self.cache_key, token)
+
+    @property
+    def store_stats(self) -> dict[str, int] | None:
+        """Counters of the shared store's use (hits, fetches, errors...); ``None`` without one."""
+        return self._shared.stats.snapshot() if self._shared is not None else None
 
     def close(self) -> None:
         """Close the httpx clients this client created (not the ones passed in)."""
@@ -465,7 +496,16 @@ class TokenClient:
     def _lead_sync(self, flight: TokenFlight, deadline: Deadline) -> ServiceToken:
         key = self.cache_key
         try:
-            outcome = self._drive_sync(deadline)
+            if self._shared is None:
+                outcome: Success | Fatal | CachedToken = self._drive_sync(deadline)
+            else:
+                outcome = drive_shared(
+                    self._shared,
+                    key,
+                    lambda: self._drive_sync(deadline),
+                    self._entry_for,
+                    wait_bound=deadline.remaining() / 2,
+                )
         except BaseException:
             self._cache.abandon(key, flight)
             raise
@@ -474,7 +514,16 @@ class TokenClient:
     async def _lead_async(self, flight: TokenFlight, deadline: Deadline) -> ServiceToken:
         key = self.cache_key
         try:
-            outcome = await self._drive_async(deadline)
+            if self._shared is None:
+                outcome: Success | Fatal | CachedToken = await self._drive_async(deadline)
+            else:
+                outcome = await drive_shared_async(
+                    self._shared,
+                    key,
+                    lambda: self._drive_async(deadline),
+                    self._entry_for,
+                    wait_bound=deadline.remaining() / 2,
+                )
         except BaseException:  # includes cancellation: waiters elect a new leader
             self._cache.abandon(key, flight)
             raise
@@ -515,8 +564,26 @@ class TokenClient:
 
         return await drive_async(self._flow(), send, deadline=deadline, sleep=self._async_sleep)
 
+    def _entry_for(self, outcome: Success) -> CachedToken:
+        issued = outcome.token.issued_at
+        obtained = issued.timestamp() if issued is not None else self._clock()
+        return CachedToken(
+            token=outcome.token,
+            obtained_at=obtained,
+            refresh_at=refresh_at(
+                obtained,
+                outcome.expires_at,
+                margin=self._refresh_margin,
+                fraction=self._refresh_fraction,
+            ),
+            expires_at=outcome.expires_at,
+        )
+
     def _settle(
-        self, flight: TokenFlight, outcome: Success | Fatal, key: CacheKey | None = None
+        self,
+        flight: TokenFlight,
+        outcome: Success | Fatal | CachedToken,
+        key: CacheKey | None = None,
     ) -> ServiceToken:
         now = self._clock()
         key = self.cache_key if key is None else key
@@ -535,24 +602,14 @@ class TokenClient:
             self.cache_key = key
             self._cache.abandon(old_key, old_flight)
             if not isinstance(decision, Lead):
-                if isinstance(outcome, Success):
-                    return outcome.token
-                raise outcome.error
+                if isinstance(outcome, Fatal):
+                    raise outcome.error
+                return outcome.token
             flight = decision.flight
+        if isinstance(outcome, CachedToken):  # from the shared store, or fetched through it
+            return self._cache.complete(key, flight, now, entry=outcome, settings=self.retry)
         if isinstance(outcome, Success):
-            issued = outcome.token.issued_at
-            obtained = issued.timestamp() if issued is not None else now
-            entry = CachedToken(
-                token=outcome.token,
-                obtained_at=obtained,
-                refresh_at=refresh_at(
-                    obtained,
-                    outcome.expires_at,
-                    margin=self._refresh_margin,
-                    fraction=self._refresh_fraction,
-                ),
-                expires_at=outcome.expires_at,
-            )
+            entry = self._entry_for(outcome)
             logger.debug(
                 "Got a service token for client %r (scopes %s, expires in %.0f s).",
                 self.client_id,
