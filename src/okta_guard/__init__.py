@@ -7,13 +7,14 @@ The public names are imported lazily, so that ``import okta_guard`` (and the
 from __future__ import annotations
 
 import importlib
-import logging
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-# A library: the application decides where log records go.
-logging.getLogger("okta_guard").addHandler(logging.NullHandler())
+# No handler is attached to the "okta_guard" logger on purpose: an application that
+# configures logging decides where records go, and one that does not (a plain
+# ``uvicorn app:app``) still sees warnings and errors, printed to stderr by Python's
+# last-resort handler.  Refusal reasons are logged at DEBUG.
 
 _EXPORTS: dict[str, str] = {
     "TokenVerifier": "okta_guard.verify.verifier",
