@@ -1,8 +1,9 @@
 """``okta-guard token``: get a client-credentials service token and print it.
 
 From a stored credential (``--credential NAME``) or from flags and ``OKTA_*``
-environment variables.  Prints the token table by default, ``--json`` for
-machine output, ``--raw`` for just the token::
+environment variables.  Prints the token table by default (the token abbreviated
+so that the table fits the terminal), ``--json`` for machine output, ``--raw``
+for just the token::
 
     curl -H "Authorization: Bearer $(okta-guard token --credential orders --raw)" ...
 """
@@ -56,7 +57,11 @@ def register(subparsers: Any) -> None:
     out = parser.add_mutually_exclusive_group()
     out.add_argument("--json", action="store_true", help="print JSON")
     out.add_argument("--raw", action="store_true", help="print only the access token")
-    out.add_argument("--short", action="store_true", help="abbreviate the token in the table")
+    out.add_argument(
+        "--short",
+        action="store_true",
+        help="abbreviate the token in the table (the default; kept for scripts)",
+    )
     parser.set_defaults(func=_run)
 
 
@@ -140,7 +145,7 @@ def _run(args: argparse.Namespace) -> int:
     import sys
     import time
 
-    from okta_guard.cli._output import render_token_table, token_json
+    from okta_guard.cli._output import fit_token_table, token_json
 
     with build_client(args) as client:
         token = client.get_token()
@@ -149,7 +154,9 @@ def _run(args: argparse.Namespace) -> int:
         print(token.access_token)
     elif args.json:
         print(json.dumps(token_json(token, now), indent=2))
-    else:
-        width = shutil.get_terminal_size().columns if sys.stdout.isatty() else None
-        print(render_token_table([(None, token)], now=now, short=args.short, max_width=width))
+    else:  # the table fits the terminal ($COLUMNS, else 80); the full token: --raw / --json
+        width = shutil.get_terminal_size((80, 24)).columns
+        print(fit_token_table([(None, token)], now=now, width=width)[0])
+        if sys.stdout.isatty():
+            print("(token abbreviated; --raw or --json print it in full)", file=sys.stderr)
     return 0
