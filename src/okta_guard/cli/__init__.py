@@ -10,10 +10,11 @@ that ``okta-guard --help`` stays fast, and import the rest inside ``func``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import pkgutil
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 __all__ = ["build_parser", "main"]
 
@@ -28,6 +29,14 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument("--version", action="store_true", help="print the version and exit")
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="print okta-guard's log on stderr: -v warnings and info, -vv also debug "
+        "(why each token was refused)",
+    )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
         if info.name.startswith("_"):
@@ -54,11 +63,40 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     from okta_guard.errors import OktaGuardError
 
-    try:
-        code: int = func(args)
-    except OktaGuardError as exc:
-        print(f"okta-guard: error: {exc.description}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        return 130
+    with _library_log(args.verbose):
+        try:
+            code: int = func(args)
+        except OktaGuardError as exc:
+            print(f"okta-guard: error: {exc.description}", file=sys.stderr)
+            return 1
+        except KeyboardInterrupt:
+            return 130
     return code
+
+
+@contextlib.contextmanager
+def _library_log(verbose: int) -> Iterator[None]:
+    """Show okta-guard's log records on stderr with ``-v``; hide them otherwise.
+
+    The commands report failures themselves (one line), so the library's own
+    warnings would only repeat them.  The logger's state is restored afterwards.
+    """
+    import logging
+
+    logger = logging.getLogger("okta_guard")
+    saved = (logger.level, logger.propagate)
+    handler: logging.Handler
+    if verbose:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("okta-guard: %(levelname)s %(name)s: %(message)s"))
+        logger.setLevel(logging.DEBUG if verbose > 1 else logging.INFO)
+    else:
+        handler = logging.NullHandler()
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(saved[0])
+        logger.propagate = saved[1]

@@ -15,7 +15,7 @@ import os
 import sys
 from typing import Any
 
-__all__ = ["register"]
+__all__ = ["load_app", "register"]
 
 
 def register(subparsers: Any) -> None:
@@ -47,7 +47,8 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(func=run)
 
 
-def _load(target: str, factory: bool) -> Any:
+def load_app(target: str, factory: bool = False) -> Any:
+    """Import ``MODULE:APP`` (with ``factory``: call it) from the current directory."""
     from okta_guard.errors import ConfigurationError
 
     module_name, _, attr = target.partition(":")
@@ -71,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
     """Print the audit of the target app; 1 if unprotected routes exist."""
     from okta_guard.protect.audit import audit_routes, format_table
 
-    app = _load(args.target, args.factory)
+    app = load_app(args.target, args.factory)
     infos = audit_routes(app, public_paths=args.public)
     if args.json:
         print(json.dumps([info.as_dict() for info in infos], indent=2))
