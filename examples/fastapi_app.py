@@ -29,9 +29,8 @@ from typing import Any
 from fastapi import FastAPI, Security, WebSocket
 from pydantic import BaseModel
 
-from okta_guard import AccessToken, IssuerUnavailableError, TokenVerifier
+from okta_guard import AccessToken, IssuerUnavailableError, TokenVerifier, Verifier
 from okta_guard.fastapi import OktaAuth
-from okta_guard.protect.middleware import Verifier
 
 logger = logging.getLogger("orders")
 ORDERS: list[dict[str, Any]] = [{"id": 1, "item": "coffee"}]

@@ -28,8 +28,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
-from okta_guard import OktaGuardMiddleware, TokenVerifier, require_scopes
-from okta_guard.protect.middleware import Verifier
+from okta_guard import OktaGuardMiddleware, TokenVerifier, Verifier, require_scopes
 
 ORDERS: list[dict[str, Any]] = [{"id": 1, "item": "coffee"}]
 

@@ -35,6 +35,11 @@ _EXPORTS: dict[str, str] = {
     "ConfigurationError": "okta_guard.errors",
     "TokenRequestError": "okta_guard.errors",
     "issuer_from_domain": "okta_guard.settings",
+    "Verifier": "okta_guard.protect.bearer",
+    "ProtectedResourceMetadata": "okta_guard.protect.metadata",
+    "metadata_route": "okta_guard.protect.metadata",
+    "RouteInfo": "okta_guard.protect.audit",
+    "audit_routes": "okta_guard.protect.audit",
 }
 
 __all__ = [
@@ -46,16 +51,21 @@ __all__ = [
     "IssuerUnavailableError",
     "OktaGuardError",
     "OktaGuardMiddleware",
+    "ProtectedResourceMetadata",
     "RetrySettings",
+    "RouteInfo",
     "ServiceToken",
     "TokenAuth",
     "TokenCache",
     "TokenClient",
     "TokenRequestError",
     "TokenVerifier",
+    "Verifier",
     "VerifierStats",
     "__version__",
+    "audit_routes",
     "issuer_from_domain",
+    "metadata_route",
     "require_scopes",
 ]
 
@@ -72,6 +82,9 @@ if TYPE_CHECKING:
         TokenRequestError,
     )
     from okta_guard.models import AccessToken, ServiceToken
+    from okta_guard.protect.audit import RouteInfo, audit_routes
+    from okta_guard.protect.bearer import Verifier
+    from okta_guard.protect.metadata import ProtectedResourceMetadata, metadata_route
     from okta_guard.protect.middleware import OktaGuardMiddleware
     from okta_guard.protect.scopes import require_scopes
     from okta_guard.settings import issuer_from_domain

@@ -37,9 +37,9 @@ __all__ = [
 ]
 
 #: ASGI scope key where the middleware leaves its verifier for decorated routes.
-VERIFIER_KEY = "okta_guard.verify.verifier"
+VERIFIER_KEY = "okta_guard.verifier"
 #: ASGI scope key where the middleware leaves itself (realm, metadata URL).
-MIDDLEWARE_KEY = "okta_guard.protect.middleware"
+MIDDLEWARE_KEY = "okta_guard.middleware"
 #: ``app.state`` attribute where ``require_scopes`` looks for a verifier.
 APP_STATE_ATTR = "okta_guard_verifier"
 
