@@ -66,12 +66,36 @@ def main(argv: Sequence[str] | None = None) -> int:
     with _library_log(args.verbose):
         try:
             code: int = func(args)
+            sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
         except OktaGuardError as exc:
             print(f"okta-guard: error: {exc.description}", file=sys.stderr)
             return 1
         except KeyboardInterrupt:
             return 130
+        except BrokenPipeError:  # `okta-guard token --json | head -1`: the reader left
+            _silence_stdout()
+            return 141  # 128 + SIGPIPE, as a shell reports a command killed by it
+        except Exception as exc:
+            if args.verbose > 1:
+                raise
+            print(
+                f"okta-guard: error: unexpected {type(exc).__name__}: {exc} "
+                "(run with -vv for the traceback, and please report it)",
+                file=sys.stderr,
+            )
+            return 1
     return code
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so that the exit-time flush cannot fail again."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # not a real file (tests): nothing to do
+        pass
 
 
 @contextlib.contextmanager

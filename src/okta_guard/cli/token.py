@@ -41,19 +41,40 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--credential", "-c", metavar="NAME", help="a stored credential")
     add_issuer_arguments(parser)
-    parser.add_argument("--client-id", help="client id (default: OKTA_CLIENT_ID)")
     parser.add_argument(
-        "--scope", action="append", default=None, help="scope to request (repeatable)"
+        "--client-id", metavar="CLIENT_ID", help="client id (default: OKTA_CLIENT_ID)"
     )
-    parser.add_argument("--auth-method", choices=AUTH_METHOD_CHOICES, default=None)
+    parser.add_argument(
+        "--scope",
+        action="append",
+        default=None,
+        metavar="SCOPE",
+        help="scope to request (repeat, or space-separate; default: the credential's, or "
+        "OKTA_SCOPES)",
+    )
+    parser.add_argument(
+        "--auth-method",
+        choices=AUTH_METHOD_CHOICES,
+        default=None,
+        help="how the client authenticates to Okta (default: client_secret_basic, or "
+        "private_key_jwt with --private-key-file); must match the app's 'Client authentication'",
+    )
     secret = parser.add_mutually_exclusive_group()
     secret.add_argument(
         "--secret-stdin", action="store_true", help="read the secret from standard input"
     )
     secret.add_argument("--secret", metavar="env:VAR", help="read the secret from an env var")
-    parser.add_argument("--private-key-file", metavar="PATH", help="key for private_key_jwt")
-    parser.add_argument("--key-id", help="kid of the private key")
-    parser.add_argument("--timeout", type=float, default=10.0, help="seconds (default 10)")
+    parser.add_argument(
+        "--private-key-file", metavar="PATH", help="private key (PEM/JWK) for private_key_jwt"
+    )
+    parser.add_argument("--key-id", metavar="KID", help="kid of the private key")
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="per-request timeout in seconds (default 10)",
+    )
     out = parser.add_mutually_exclusive_group()
     out.add_argument("--json", action="store_true", help="print JSON")
     out.add_argument("--raw", action="store_true", help="print only the access token")
@@ -122,6 +143,12 @@ def build_client(
         kwargs["key_id"] = args.key_id
     if not kwargs.get("client_id"):
         raise ConfigurationError("No client id: pass --client-id or set OKTA_CLIENT_ID.")
+    if not kwargs.get("scopes") and args.credential:
+        raise ConfigurationError(
+            f"The stored credential {args.credential!r} has no scopes: pass --scope SCOPE, or "
+            f"store them with 'okta-guard credentials add {args.credential} --replace ... "
+            "--scope SCOPE'."
+        )
     if not kwargs.get("scopes"):
         raise ConfigurationError(
             "No scopes: pass --scope (a custom scope such as orders:read) or set OKTA_SCOPES."
