@@ -30,13 +30,13 @@ class WaiterCounter:
         original_wait_async = Flight.wait_async
         counter = self
 
-        def wait(flight: Flight) -> None:
+        def wait(flight: Flight[Any], timeout: float | None) -> bool:
             counter.bump()
-            original_wait(flight)
+            return original_wait(flight, timeout)
 
-        async def wait_async(flight: Flight) -> None:
+        async def wait_async(flight: Flight[Any], timeout: float | None) -> bool:
             counter.bump()
-            await original_wait_async(flight)
+            return await original_wait_async(flight, timeout)
 
         monkeypatch.setattr(client_cache.Flight, "wait", wait)
         monkeypatch.setattr(client_cache.Flight, "wait_async", wait_async)

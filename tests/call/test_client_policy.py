@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from okta_guard._sansio import HttpRequest, HttpResponse
 from okta_guard.call.auth_methods import Secret
 from okta_guard.call.client import RetrySettings, TokenClient
 from okta_guard.call.policy import (
@@ -48,8 +49,9 @@ def _entry(obtained: float, lifetime: float) -> CachedToken:
 
 def _response(
     status: int, json: object = None, headers: dict[str, str] | None = None
-) -> httpx.Response:
-    return httpx.Response(status, json=json, headers=headers)
+) -> HttpResponse:
+    answer = httpx.Response(status, json=json, headers=headers)
+    return HttpResponse(answer.status_code, answer.headers, answer.content)
 
 
 def test_freshness_states() -> None:
@@ -157,21 +159,21 @@ def test_classify_fatal(status: int, code: str, cooldown: bool) -> None:
 
 def test_fetch_flow_retries_then_returns() -> None:
     clock = FakeClock(NOW)
-    requests: list[httpx.Request] = []
+    requests: list[HttpRequest] = []
 
-    def build() -> httpx.Request:
-        requests.append(httpx.Request("POST", ISSUER + "/v1/token"))
+    def build() -> HttpRequest:
+        requests.append(HttpRequest(ISSUER + "/v1/token", method="POST"))
         return requests[-1]
 
     flow = token_fetch_flow(
         build, clock=clock, client_id="c", scopes=["a"], settings=RetrySettings(), rand=lambda: 1.0
     )
-    assert isinstance(next(flow), httpx.Request)
-    step = flow.send(httpx.ConnectError("down"))
+    assert isinstance(next(flow), HttpRequest)
+    step = flow.send(HttpResponse(0, error="network", detail="ConnectError"))
     assert step == Sleep(0.5)
-    assert isinstance(flow.send(None), httpx.Request)
+    assert isinstance(flow.send(None), HttpRequest)
     assert flow.send(_response(503)) == Sleep(1.0)
-    assert isinstance(flow.send(None), httpx.Request)
+    assert isinstance(flow.send(None), HttpRequest)
     with pytest.raises(StopIteration) as stop:
         flow.send(_response(200, {"access_token": "x", "expires_in": 60}))
     assert isinstance(stop.value.value, Success)

@@ -22,6 +22,7 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
+from okta_guard._grammar import AUTH_METHODS
 from okta_guard.errors import ConfigurationError
 
 __all__ = [
@@ -37,7 +38,6 @@ __all__ = [
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 ASSERTION_LIFETIME = 300.0
-AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt", "client_secret_jwt")
 MIN_JWT_SECRET_LENGTH = 32
 
 PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey

@@ -3,8 +3,10 @@
 The decisions (freshness, retries, error classification) live in
 :mod:`okta_guard.call.policy`, the shared thread/task-safe cache in
 :mod:`okta_guard.call.token_cache` and client authentication in
-:mod:`okta_guard.call.auth_methods`; this module is the thin sync and async shell that
-sends the requests and sleeps between retries.
+:mod:`okta_guard.call.auth_methods`; this module is the thin sync and async shell: it
+runs the token flow on the shared drivers of :mod:`okta_guard._sansio` with the httpx
+shells of :mod:`okta_guard._http`, which bound every fetch by the client's total
+``deadline`` and every response by ``max_response_bytes``.
 
     client = TokenClient("https://dev-123.okta.com/oauth2/default", "0oa...", secret,
                          scopes=["orders:read"])
@@ -24,6 +26,8 @@ from typing import Any
 
 import httpx
 
+from okta_guard._http import send_async, send_sync
+from okta_guard._sansio import Deadline, HttpRequest, HttpResponse, drive, drive_async
 from okta_guard.call.auth_methods import PrivateKeyInput, Secret, build_authenticator
 from okta_guard.call.config import (
     check_client_id,
@@ -39,19 +43,21 @@ from okta_guard.call.policy import (
     Fatal,
     FetchFlow,
     RetrySettings,
-    Sleep,
     Success,
     refresh_at,
     token_fetch_flow,
 )
-from okta_guard.call.token_cache import Flight, Lead, TokenCache
-from okta_guard.errors import ConfigurationError
+from okta_guard.call.token_cache import Flight, Lead, TokenCache, TokenFlight, flight_outcome
+from okta_guard.errors import ConfigurationError, TokenRequestError
 from okta_guard.models import ServiceToken
 from okta_guard.settings import issuer_from_domain, issuer_from_env, validate_issuer
 
-__all__ = ["RetrySettings", "TokenCache", "TokenClient"]
+__all__ = ["MAX_TOKEN_RESPONSE_BYTES", "RetrySettings", "TokenCache", "TokenClient"]
 
 logger = logging.getLogger("okta_guard.call.client")
+
+#: Largest token endpoint answer read, in bytes (decoded); Okta's are a few KiB.
+MAX_TOKEN_RESPONSE_BYTES = 256 * 1024
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:
@@ -82,7 +88,13 @@ class TokenClient:
             seconds before expiry.
         retry: :class:`RetrySettings` (attempts, backoff, 429 wait bound, cooldowns).
         sleep, async_sleep, rand: injectable waiting and jitter (tests pass no-ops).
-        timeout: timeout of owned httpx clients, in seconds.
+        timeout: each network step (connect, each read) of a token request, in seconds.
+        deadline: the total bound, in seconds, of one :meth:`get_token` call - retries,
+            waits and every byte of every answer included, and for callers waiting for
+            another's fetch too: by then the caller has a token or a
+            :class:`~okta_guard.errors.TokenRequestError`.  By default
+            ``retry.max_retry_wait + retry.max_attempts * timeout`` (60 s with the defaults).
+        max_response_bytes: largest token endpoint answer read (decoded), in bytes.
         cache: a :class:`TokenCache` to share tokens between clients.
 
     Secrets and tokens never appear in ``repr``, logs or error messages.
@@ -111,6 +123,8 @@ class TokenClient:
         async_sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rand: Callable[[], float] = random.random,
         timeout: float = 10.0,
+        deadline: float | None = None,
+        max_response_bytes: int = MAX_TOKEN_RESPONSE_BYTES,
         cache: TokenCache | None = None,
     ) -> None:
         self.issuer = validate_issuer(issuer)
@@ -146,6 +160,14 @@ class TokenClient:
         self._async_sleep = async_sleep
         self._rand = rand
         self._timeout = timeout
+        if deadline is None:
+            deadline = self.retry.max_retry_wait + self.retry.max_attempts * timeout
+        if not (isinstance(deadline, (int, float)) and 0 < deadline < float("inf")):
+            raise ConfigurationError("deadline must be a finite, positive number of seconds.")
+        if not (isinstance(max_response_bytes, int) and max_response_bytes >= 1024):
+            raise ConfigurationError("max_response_bytes must be an integer of at least 1024.")
+        self.deadline = float(deadline)
+        self._max_bytes = max_response_bytes
         self._cache = cache if cache is not None else TokenCache()
         self._http_client = http_client
         self._async_http_client = async_http_client
@@ -214,19 +236,21 @@ class TokenClient:
             cached = self._cache.fresh(self.cache_key, self._clock())
             if cached is not None:
                 return cached
+        deadline = Deadline(self.deadline)
         while True:
             value = self._cache.decide(self.cache_key, self._clock(), None)
             if isinstance(value, ServiceToken):
                 return value
             if isinstance(value, Lead):
-                return self._lead_sync(value.flight)
+                return self._lead_sync(value.flight, deadline)
             loop = value.leader_loop
             if loop is not None and loop is _running_loop():
                 # A task of the loop this thread is running leads the fetch: blocking on it
                 # would deadlock, so fetch on our own (outside the single flight).
-                return self._lead_sync(Flight(None))
-            value.wait()
-            token = value.outcome()
+                return self._lead_sync(Flight(None), deadline)
+            if not value.wait(deadline.remaining()):
+                raise self._waited_too_long()
+            token = flight_outcome(value)
             if token is not None:
                 return token
 
@@ -239,14 +263,16 @@ class TokenClient:
             if cached is not None:
                 return cached
         loop = asyncio.get_running_loop()
+        deadline = Deadline(self.deadline)
         while True:
             value = self._cache.decide(self.cache_key, self._clock(), loop)
             if isinstance(value, ServiceToken):
                 return value
             if isinstance(value, Lead):
-                return await self._lead_async(value.flight)
-            await value.wait_async()
-            token = value.outcome()
+                return await self._lead_async(value.flight, deadline)
+            if not await value.wait_async(deadline.remaining()):
+                raise self._waited_too_long()
+            token = flight_outcome(value)
             if token is not None:
                 return token
 
@@ -304,12 +330,29 @@ class TokenClient:
 
     # -- I/O shells -----------------------------------------------------------------
 
-    def _build_request(self) -> httpx.Request:
+    def _waited_too_long(self) -> TokenRequestError:
+        return TokenRequestError(
+            f"No service token for client {self.client_id!r} within the client's deadline "
+            f"({self.deadline:g} s): another caller's token request is still running. "
+            "Try again later.",
+            error="temporarily_unavailable",
+            status_code=503,
+            retryable=True,
+            reason="deadline",
+        )
+
+    def _build_request(self) -> HttpRequest:
         headers = {"Accept": "application/json"}
         form = {"grant_type": "client_credentials", "scope": " ".join(self.scopes)}
         form.update(self._params)
         self._authenticator.apply(headers, form)
-        return httpx.Request("POST", self.token_url, headers=headers, data=form)
+        return HttpRequest(
+            self.token_url,
+            method="POST",
+            headers=headers,
+            form=tuple(form.items()),
+            max_bytes=self._max_bytes,
+        )
 
     def _flow(self) -> FetchFlow:
         return token_fetch_flow(
@@ -345,61 +388,39 @@ class TokenClient:
                 self._owned_async = (loop, client)
             return self._owned_async[1]
 
-    def _lead_sync(self, flight: Flight) -> ServiceToken:
+    def _lead_sync(self, flight: TokenFlight, deadline: Deadline) -> ServiceToken:
         try:
-            outcome = self._drive_sync()
+            outcome = self._drive_sync(deadline)
         except BaseException:
             self._cache.abandon(self.cache_key, flight)
             raise
         return self._settle(flight, outcome)
 
-    async def _lead_async(self, flight: Flight) -> ServiceToken:
+    async def _lead_async(self, flight: TokenFlight, deadline: Deadline) -> ServiceToken:
         try:
-            outcome = await self._drive_async()
+            outcome = await self._drive_async(deadline)
         except BaseException:  # includes cancellation: waiters elect a new leader
             self._cache.abandon(self.cache_key, flight)
             raise
         return self._settle(flight, outcome)
 
-    def _drive_sync(self) -> Success | Fatal:
+    def _drive_sync(self, deadline: Deadline) -> Success | Fatal:
         http = self._sync_http()
-        flow = self._flow()
-        try:
-            item = next(flow)
-            while True:
-                reply: httpx.Response | httpx.TransportError | None = None
-                if isinstance(item, Sleep):
-                    self._sleep(item.seconds)
-                else:
-                    try:
-                        reply = http.send(item, auth=None, follow_redirects=False)
-                    except httpx.TransportError as exc:
-                        reply = exc
-                item = flow.send(reply)
-        except StopIteration as stop:
-            outcome: Success | Fatal = stop.value
-        return outcome
 
-    async def _drive_async(self) -> Success | Fatal:
+        def send(request: HttpRequest, deadline: Deadline) -> HttpResponse:
+            return send_sync(http, request, deadline)
+
+        return drive(self._flow(), send, deadline=deadline, sleep=self._sleep)
+
+    async def _drive_async(self, deadline: Deadline) -> Success | Fatal:
         http = self._async_http()
-        flow = self._flow()
-        try:
-            item = next(flow)
-            while True:
-                reply: httpx.Response | httpx.TransportError | None = None
-                if isinstance(item, Sleep):
-                    await self._async_sleep(item.seconds)
-                else:
-                    try:
-                        reply = await http.send(item, auth=None, follow_redirects=False)
-                    except httpx.TransportError as exc:
-                        reply = exc
-                item = flow.send(reply)
-        except StopIteration as stop:
-            outcome: Success | Fatal = stop.value
-        return outcome
 
-    def _settle(self, flight: Flight, outcome: Success | Fatal) -> ServiceToken:
+        async def send(request: HttpRequest, deadline: Deadline) -> HttpResponse:
+            return await send_async(http, request, deadline)
+
+        return await drive_async(self._flow(), send, deadline=deadline, sleep=self._async_sleep)
+
+    def _settle(self, flight: TokenFlight, outcome: Success | Fatal) -> ServiceToken:
         now = self._clock()
         if isinstance(outcome, Success):
             issued = outcome.token.issued_at

@@ -8,11 +8,11 @@ misconfigured service stops at start-up instead of at its first token request.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from okta_guard._grammar import is_scope_token
 from okta_guard.errors import ConfigurationError
 from okta_guard.settings import env_list, issuer_from_env
 
@@ -21,8 +21,6 @@ __all__ = ["OIDC_SCOPES", "kwargs_from_env", "normalize_extra_params", "normaliz
 OIDC_SCOPES = frozenset(
     {"openid", "profile", "email", "address", "phone", "offline_access", "device_sso", "groups"}
 )
-# RFC 6749 section 3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
-_SCOPE_TOKEN = re.compile(r"^[\x21\x23-\x5b\x5d-\x7e]+$")
 _RESERVED_PARAMS = frozenset(
     {
         "grant_type",
@@ -45,7 +43,7 @@ def normalize_scopes(scopes: str | Iterable[str]) -> tuple[str, ...]:
     items = env_list(scopes) if isinstance(scopes, str) else tuple(scopes)
     result: list[str] = []
     for scope in items:
-        if not isinstance(scope, str) or not _SCOPE_TOKEN.fullmatch(scope):
+        if not isinstance(scope, str) or not is_scope_token(scope):
             raise ConfigurationError(
                 f"Scope {scope!r} is not a valid OAuth scope (no spaces, quotes or backslashes)."
             )

@@ -29,6 +29,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from okta_guard._grammar import ENV_REFERENCE
 from okta_guard.errors import ConfigurationError
 
 __all__ = ["Credential", "CredentialStore", "config_dir", "mask_secret", "resolve_secret"]
@@ -36,7 +37,7 @@ __all__ = ["Credential", "CredentialStore", "config_dir", "mask_secret", "resolv
 FILE_NAME = "credentials.json"
 MAX_FILE_SIZE = 1 << 20
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-_ENV_REF = re.compile(r"^env:([A-Za-z_][A-Za-z0-9_]*)$")
+_ENV_REF = ENV_REFERENCE
 
 
 def config_dir(env: Mapping[str, str] | None = None) -> Path:

@@ -14,18 +14,40 @@ if none can be had, the :class:`~okta_guard.errors.TokenRequestError` propagates
 from __future__ import annotations
 
 import threading
-from collections.abc import AsyncGenerator, Generator
+from collections.abc import AsyncGenerator, Callable, Generator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import httpx
 
 from okta_guard.models import ServiceToken
 
-if TYPE_CHECKING:
-    from okta_guard.call.client import TokenClient
+__all__ = ["IDEMPOTENT_METHODS", "TokenAuth", "TokenSource"]
 
-__all__ = ["IDEMPOTENT_METHODS", "TokenAuth"]
+
+class TokenSource(Protocol):
+    """What :class:`TokenAuth` needs of a token client (:class:`~okta_guard.TokenClient` is one).
+
+    A protocol, so that this module does not import the client that imports it.
+    """
+
+    @property
+    def cached_token(self) -> ServiceToken | None:
+        """The token in the cache right now, if any."""
+
+    @property
+    def clock(self) -> Callable[[], float]:
+        """The clock of the client (epoch seconds)."""
+
+    def get_token(self) -> ServiceToken:
+        """A valid token, fetched when needed."""
+
+    async def get_token_async(self) -> ServiceToken:
+        """A valid token, fetched without blocking the event loop."""
+
+    def invalidate(self, token: ServiceToken | None = None) -> None:
+        """Forget ``token`` (or whatever is cached)."""
+
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
 
@@ -47,7 +69,7 @@ class TokenAuth(httpx.Auth):
     ``httpx.AsyncClient(auth=token_client.auth)``.
     """
 
-    def __init__(self, client: TokenClient, *, min_refresh_interval: float = 30.0) -> None:
+    def __init__(self, client: TokenSource, *, min_refresh_interval: float = 30.0) -> None:
         self._client = client
         self._min_refresh_interval = min_refresh_interval
         self._last_forced: float | None = None

@@ -3,8 +3,9 @@
 Everything here is a pure function of the time and of what the token endpoint
 answered (h11-style *sans-IO*).  :func:`token_fetch_flow` is the whole retry
 protocol written once as a generator that yields the requests to send and the
-delays to wait; the sync and async drivers in :mod:`okta_guard.call.client` only do
-the I/O.  That keeps the policy unit-testable with a fake clock and no network.
+delays to wait, in the vocabulary of :mod:`okta_guard._sansio` (the one the key
+cache speaks too); the shared drivers there, called by :mod:`okta_guard.call.client`,
+do the I/O.  That keeps the policy unit-testable with a fake clock and no network.
 """
 
 from __future__ import annotations
@@ -15,13 +16,13 @@ import json
 import math
 import random
 import re
-from collections.abc import Callable, Generator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
-import httpx
-
+from okta_guard._grammar import AuthMethod
 from okta_guard._retry import backoff_delay, retry_after_seconds
+from okta_guard._sansio import Flow, HttpRequest, HttpResponse, Sleep
 from okta_guard.errors import TokenRequestError
 from okta_guard.models import ServiceToken
 
@@ -36,16 +37,13 @@ __all__ = [
     "RetrySettings",
     "Sleep",
     "Success",
-    "classify_exception",
+    "classify_failure",
     "classify_response",
     "freshness",
     "refresh_at",
     "token_fetch_flow",
 ]
 
-AuthMethod = Literal[
-    "client_secret_basic", "client_secret_post", "private_key_jwt", "client_secret_jwt"
-]
 
 # Errors that trying again cannot fix: the configuration (in code or in Okta) must change.
 _FATAL_CODES = frozenset(
@@ -251,16 +249,7 @@ class Fatal:
 Outcome = Success | Retry | Fatal
 
 
-FetchFlow = Generator[
-    "httpx.Request | Sleep", "httpx.Response | httpx.TransportError | None", "Success | Fatal"
-]
-
-
-@dataclass(frozen=True)
-class Sleep:
-    """An instruction of :func:`token_fetch_flow` to its driver: wait ``seconds``."""
-
-    seconds: float
+FetchFlow = Flow["Success | Fatal"]
 
 
 def _clean(text: object, limit: int = 200) -> str:
@@ -270,21 +259,48 @@ def _clean(text: object, limit: int = 200) -> str:
     return _PRINTABLE.sub(" ", text)[:limit].strip()
 
 
-def _json_object(response: httpx.Response) -> dict[str, Any] | None:
+def _json_object(response: HttpResponse) -> dict[str, Any] | None:
     try:
-        data = json.loads(response.content)
-    except (ValueError, UnicodeDecodeError):
+        data = json.loads(response.body)
+    except (ValueError, UnicodeDecodeError, RecursionError):
         return None
     return data if isinstance(data, dict) else None
 
 
-def classify_exception(exc: httpx.TransportError, token_url: str) -> Retry:
-    """Classify a network error (connect, timeout, protocol) raised by the token request."""
-    detail = _clean(str(exc)) or "no details"
+def classify_failure(response: HttpResponse, token_url: str) -> Retry | Fatal:
+    """Classify a token request that got no complete answer (``response.error`` set).
+
+    A network error or a per-step timeout may be retried; a passed total deadline or a
+    body over the size cap ends the fetch at once.
+    """
+    detail = _clean(response.detail) or response.error or "no details"
+    if response.error == "deadline":
+        return Fatal(
+            TokenRequestError(
+                f"The token endpoint {token_url} did not answer within the client's deadline "
+                "(TokenClient deadline=...); try again later.",
+                error="temporarily_unavailable",
+                status_code=503,
+                retryable=True,
+                reason="deadline",
+            ),
+            cooldown=False,
+        )
+    if response.error in ("too_large", "encoding"):
+        return Fatal(
+            TokenRequestError(
+                f"The token endpoint {token_url} sent an unusable body ({detail}). "
+                "Check the issuer URL.",
+                error="invalid_response",
+                status_code=502,
+                reason="invalid_token_response",
+            ),
+            cooldown=False,
+        )
     return Retry(
         TokenRequestError(
-            f"Could not reach the token endpoint {token_url} ({type(exc).__name__}: "
-            f"{detail}). Check the network and the Okta domain.",
+            f"Could not reach the token endpoint {token_url} ({detail}). "
+            "Check the network and the Okta domain.",
             error="temporarily_unavailable",
             status_code=503,
             retryable=True,
@@ -327,7 +343,7 @@ def _parse_token(
 
 
 def classify_response(
-    response: httpx.Response,
+    response: HttpResponse,
     now: float,
     *,
     client_id: str,
@@ -338,7 +354,7 @@ def classify_response(
     Error descriptions name the cause and the fix; they hold the client id and
     Okta's own description, never a secret or a token.
     """
-    status = response.status_code
+    status = response.status
     data = _json_object(response)
     if status == 200:
         parsed = _parse_token(data, now, scopes) if data is not None else None
@@ -408,7 +424,7 @@ def classify_response(
 
 
 def token_fetch_flow(
-    build_request: Callable[[], httpx.Request],
+    build_request: Callable[[], HttpRequest],
     *,
     clock: Callable[[], float],
     client_id: str,
@@ -418,12 +434,13 @@ def token_fetch_flow(
 ) -> FetchFlow:
     """The retry protocol of one token fetch, as a generator driven by an I/O shell.
 
-    Yields an :class:`httpx.Request` (the driver sends it and sends back the
-    response, or the exception it raised) or a :class:`Sleep` (the driver waits
-    and sends back ``None``).  Returns the final :class:`Success` or :class:`Fatal`;
-    retryable failures that exhaust ``settings.max_attempts`` come back as a
-    :class:`Fatal` without cooldown.  ``build_request`` is called for every
-    attempt so each one carries a fresh client assertion.
+    Yields an :class:`~okta_guard._sansio.HttpRequest` (the driver sends it and sends
+    back the :class:`~okta_guard._sansio.HttpResponse`, ``error`` set when none arrived)
+    or a :class:`Sleep` (the driver waits and sends back ``None``).  Returns the final
+    :class:`Success` or :class:`Fatal`; retryable failures that exhaust
+    ``settings.max_attempts`` come back as a :class:`Fatal` without cooldown.
+    ``build_request`` is called for every attempt so each one carries a fresh client
+    assertion.
     """
     attempt = 0
     while True:
@@ -431,12 +448,12 @@ def token_fetch_flow(
         request = build_request()
         reply = yield request
         outcome: Outcome
-        if isinstance(reply, httpx.TransportError):
-            outcome = classify_exception(reply, str(request.url))
-        elif isinstance(reply, httpx.Response):
+        if reply is None:  # pragma: no cover - a driver bug
+            raise TypeError("token_fetch_flow expects a response")
+        if reply.error is not None:
+            outcome = classify_failure(reply, request.url)
+        else:
             outcome = classify_response(reply, clock(), client_id=client_id, scopes=scopes)
-        else:  # pragma: no cover - a driver bug
-            raise TypeError("token_fetch_flow expects a response or an exception")
         if not isinstance(outcome, Retry):
             return outcome
         error = outcome.error

@@ -3,12 +3,9 @@
 One :class:`TokenCache` holds a slot per :class:`~okta_guard.call.policy.CacheKey`.
 A caller that finds no usable token either *leads* a fetch (and later calls
 :meth:`TokenCache.complete`) or *waits* for the fetch already in flight, so
-concurrent callers for the same key cause exactly one token request:
-
-* threads wait on a :class:`threading.Event`;
-* asyncio tasks await a future of their own loop, resolved thread-safely with
-  ``call_soon_threadsafe`` - a task never blocks its event loop while a thread
-  fetches, and a thread can wait for a fetch led by a task on another loop.
+concurrent callers for the same key cause exactly one token request.  The fetch in
+flight is a :class:`~okta_guard._flight.Flight` (the one single-flight of the package):
+threads and asyncio tasks wait for it alike, each with a deadline.
 
 Only short critical sections run under the slot's lock; no I/O does.  While a
 still-valid token is being refreshed, other callers keep getting the old one.
@@ -17,12 +14,12 @@ still-valid token is being refreshed, other callers keep getting the old one.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import copy
 import logging
 import threading
 from dataclasses import dataclass, field
 
+from okta_guard._flight import Flight
 from okta_guard.call.policy import (
     MIN_VALIDITY,
     CachedToken,
@@ -34,72 +31,38 @@ from okta_guard.call.policy import (
 from okta_guard.errors import TokenRequestError
 from okta_guard.models import ServiceToken
 
-__all__ = ["Flight", "Lead", "TokenCache"]
+__all__ = ["Flight", "FlightResult", "Lead", "TokenCache", "TokenFlight", "flight_outcome"]
 
 logger = logging.getLogger("okta_guard.call.client")
 
 
-class Flight:
-    """One token fetch in progress; threads and tasks wait for its outcome."""
+@dataclass(frozen=True)
+class FlightResult:
+    """What a token flight produced: a token, an error, or neither (abandoned)."""
 
-    def __init__(self, leader_loop: asyncio.AbstractEventLoop | None) -> None:
-        self.leader_loop = leader_loop
-        self.token: ServiceToken | None = None
-        self.error: TokenRequestError | None = None
-        self.abandoned = False
-        self._done = threading.Event()
-        self._lock = threading.Lock()
-        self._waiters: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] = {}
-
-    def finish(
-        self,
-        token: ServiceToken | None = None,
-        error: TokenRequestError | None = None,
-        *,
-        abandoned: bool = False,
-    ) -> None:
-        """Publish the outcome and wake every waiting thread and task."""
-        with self._lock:
-            self.token, self.error, self.abandoned = token, error, abandoned
-            self._done.set()
-            waiters, self._waiters = self._waiters, {}
-        for loop, futures in waiters.items():
-            # A closed loop raises RuntimeError: nobody is left there to wake.
-            with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(_resolve_all, futures)
-
-    def wait(self) -> None:
-        """Block this thread until the flight finishes."""
-        self._done.wait()
-
-    async def wait_async(self) -> None:
-        """Wait, without blocking the event loop, until the flight finishes."""
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[None] = loop.create_future()
-        with self._lock:
-            if self._done.is_set():
-                return
-            self._waiters.setdefault(loop, []).append(future)
-        await future
-
-    def outcome(self) -> ServiceToken | None:
-        """The fetched token, or ``None`` if the flight was abandoned; raises its error."""
-        if self.error is not None:
-            raise copy.copy(self.error)
-        return self.token
+    token: ServiceToken | None = None
+    error: TokenRequestError | None = None
 
 
-def _resolve_all(futures: list[asyncio.Future[None]]) -> None:
-    for future in futures:
-        if not future.done():
-            future.set_result(None)
+TokenFlight = Flight[FlightResult]
+ABANDONED = FlightResult()
+
+
+def flight_outcome(flight: TokenFlight) -> ServiceToken | None:
+    """The token a finished flight fetched, or ``None`` if abandoned; raises its error."""
+    result = flight.result
+    if result is None:
+        return None
+    if result.error is not None:
+        raise copy.copy(result.error)
+    return result.token
 
 
 @dataclass
 class _Slot:
     lock: threading.Lock = field(default_factory=threading.Lock)
     entry: CachedToken | None = None
-    flight: Flight | None = None
+    flight: TokenFlight | None = None
     failure: TokenRequestError | None = None
     failure_until: float = 0.0
     refresh_blocked_until: float = 0.0
@@ -109,10 +72,10 @@ class _Slot:
 class Lead:
     """The caller must fetch the token and settle ``flight`` (see :meth:`TokenCache.decide`)."""
 
-    flight: Flight
+    flight: TokenFlight
 
 
-Decision = ServiceToken | Flight | Lead
+Decision = ServiceToken | TokenFlight | Lead
 
 
 class TokenCache:
@@ -160,14 +123,14 @@ class TokenCache:
                 return slot.flight
             elif slot.failure is not None and now < slot.failure_until:
                 raise copy.copy(slot.failure)
-            flight = Flight(leader_loop)
+            flight: TokenFlight = Flight(leader_loop)
             slot.flight = flight
             return Lead(flight)
 
     def complete(
         self,
         key: CacheKey,
-        flight: Flight,
+        flight: TokenFlight,
         now: float,
         *,
         entry: CachedToken | None = None,
@@ -204,7 +167,7 @@ class TokenCache:
                     fallback = old.token
                     slot.refresh_blocked_until = now + max(hold, settings.refresh_retry)
         if entry is not None:
-            flight.finish(token=entry.token)
+            flight.finish(FlightResult(token=entry.token))
             return entry.token
         assert error is not None
         if fallback is not None:
@@ -214,18 +177,18 @@ class TokenCache:
                 key.client_id,
                 error.reason,
             )
-            flight.finish(token=fallback)
+            flight.finish(FlightResult(token=fallback))
             return fallback
-        flight.finish(error=error)
+        flight.finish(FlightResult(error=error))
         raise error
 
-    def abandon(self, key: CacheKey, flight: Flight) -> None:
+    def abandon(self, key: CacheKey, flight: TokenFlight) -> None:
         """The leader was interrupted (cancelled): let waiters elect a new leader."""
         slot = self._slot(key)
         with slot.lock:
             if slot.flight is flight:
                 slot.flight = None
-        flight.finish(abandoned=True)
+        flight.finish(ABANDONED)
 
     def invalidate(self, key: CacheKey, token: ServiceToken | None = None) -> None:
         """Drop the cached token (only if it is ``token``, when given) and any failure."""

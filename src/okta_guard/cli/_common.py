@@ -13,6 +13,8 @@ import re
 import sys
 from collections.abc import Mapping, Sequence
 
+from okta_guard._grammar import AUTH_METHODS, ENV_REFERENCE
+
 __all__ = [
     "AUTH_METHOD_CHOICES",
     "add_issuer_arguments",
@@ -22,13 +24,8 @@ __all__ = [
     "split_scopes",
 ]
 
-AUTH_METHOD_CHOICES = (
-    "client_secret_basic",
-    "client_secret_post",
-    "private_key_jwt",
-    "client_secret_jwt",
-)
-_ENV_REF = re.compile(r"^env:[A-Za-z_][A-Za-z0-9_]*$")
+AUTH_METHOD_CHOICES = AUTH_METHODS
+_ENV_REF = ENV_REFERENCE
 
 
 def add_issuer_arguments(parser: argparse.ArgumentParser) -> None:

@@ -18,6 +18,7 @@ from starlette.authentication import AuthCredentials, UnauthenticatedUser
 from starlette.requests import HTTPConnection, Request
 from starlette.types import Scope
 
+from okta_guard._grammar import B64TOKEN_CHARS, SCOPE_TOKEN
 from okta_guard.errors import ConfigurationError, InsufficientScopeError, InvalidRequestError
 from okta_guard.models import AccessToken
 from okta_guard.protect.challenge import MissingCredentialsError
@@ -44,8 +45,7 @@ MIDDLEWARE_KEY = "okta_guard.middleware"
 APP_STATE_ATTR = "okta_guard_verifier"
 
 # RFC 6750 §2.1: credentials = "Bearer" 1*SP b64token
-# b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
-_B64TOKEN_CHARS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/"
+_B64TOKEN_CHARS = B64TOKEN_CHARS
 _AUTH_SCHEME = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _FORM_TYPE = b"application/x-www-form-urlencoded"
 
@@ -287,4 +287,4 @@ class ScopeRequirement:
         return {"all_of": list(self.all_of), "any_of": list(self.any_of)}
 
 
-_SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")
+_SCOPE_TOKEN = SCOPE_TOKEN

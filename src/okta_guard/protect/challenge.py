@@ -13,6 +13,7 @@ import re
 
 from starlette.types import Receive, Scope, Send
 
+from okta_guard._grammar import NOT_ERROR_DESCRIPTION_CHAR, NOT_SCOPE_CHAR
 from okta_guard.errors import (
     InsufficientScopeError,
     InvalidTokenError,
@@ -29,10 +30,8 @@ __all__ = [
     "websocket_close_code",
 ]
 
-# RFC 6750 §3: error_description is limited to %x20-21 / %x23-5B / %x5D-7E.
-_NOT_DESCRIPTION_CHAR = re.compile(r"[^\x20\x21\x23-\x5b\x5d-\x7e]")
-# scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
-_NOT_SCOPE_CHAR = re.compile(r"[^\x21\x23-\x5b\x5d-\x7e]")
+_NOT_DESCRIPTION_CHAR = NOT_ERROR_DESCRIPTION_CHAR
+_NOT_SCOPE_CHAR = NOT_SCOPE_CHAR
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 WS_POLICY_VIOLATION = 1008

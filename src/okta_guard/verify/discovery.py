@@ -8,16 +8,18 @@ tampered or misrouted document cannot send the verifier to fetch keys elsewhere.
 When no metadata is usable the verifier falls back to ``{issuer}/v1/keys``,
 which is where Okta serves the keys of a custom authorization server.
 
-The flow is a generator that yields :class:`HttpRequest` and receives
-:class:`HttpResponse`; the drivers in :mod:`okta_guard.verify.key_cache` perform the I/O.
+The flow is a generator that yields :class:`~okta_guard._sansio.HttpRequest` and receives
+:class:`~okta_guard._sansio.HttpResponse` (the shared vocabulary of :mod:`okta_guard._sansio`);
+the key cache runs it with the shared drivers, which perform the I/O.
 """
 
 from __future__ import annotations
 
-from collections.abc import Generator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Generator
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from okta_guard._sansio import HttpRequest, HttpResponse, expect_response
 from okta_guard.errors import OktaGuardError
 from okta_guard.verify.jws import parse_json_document
 
@@ -32,24 +34,6 @@ __all__ = [
     "same_origin",
     "validate_metadata",
 ]
-
-
-@dataclass(frozen=True)
-class HttpRequest:
-    """A GET the flow wants performed."""
-
-    url: str
-
-
-@dataclass(frozen=True)
-class HttpResponse:
-    """What the driver got back.  ``error`` is set (``"timeout"``, ``"network"``,
-    ``"too_large"``) when no complete response arrived; ``status`` is then 0."""
-
-    status: int
-    headers: Mapping[str, str] = field(default_factory=dict)
-    body: bytes = b""
-    error: str | None = None
 
 
 @dataclass(frozen=True)
@@ -113,7 +97,9 @@ def validate_metadata(issuer: str, body: bytes) -> str:
     return jwks_uri
 
 
-def discovery_flow(issuer: str) -> Generator[HttpRequest, HttpResponse, DiscoveryResult]:
+def discovery_flow(
+    issuer: str,
+) -> Generator[HttpRequest, HttpResponse | None, DiscoveryResult]:
     """Yield metadata requests and return the ``jwks_uri`` to use.
 
     A transport error (timeout, connection refused) ends discovery at once
@@ -123,7 +109,7 @@ def discovery_flow(issuer: str) -> Generator[HttpRequest, HttpResponse, Discover
     notes: list[str] = []
     final = True
     for url in metadata_urls(issuer):
-        response = yield HttpRequest(url)
+        response = expect_response((yield HttpRequest(url)))
         if response.error is not None:
             notes.append(f"discovery {url} failed: {response.error}")
             return DiscoveryResult(

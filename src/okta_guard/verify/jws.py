@@ -28,6 +28,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
+from okta_guard._grammar import B64URL_ALPHABET
 from okta_guard.errors import InvalidTokenError
 
 __all__ = [
@@ -56,7 +57,7 @@ SUPPORTED_ALGORITHMS: dict[str, tuple[Callable[[bytes], Any], bytes]] = {
 ALLOWED_HEADER_PARAMETERS = frozenset({"alg", "kid", "typ"})
 
 _PKCS1 = padding.PKCS1v15()
-_B64URL = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+_B64URL = B64URL_ALPHABET
 # base64url -> standard base64, every other byte -> "!", which a2b_base64 skips: a foreign
 # byte (also "=", "+", "/", white space) then shows up as a result shorter than
 # len(segment) * 3 // 4 (for lengths not 1 mod 4, one skipped byte always shortens it).

@@ -3,11 +3,14 @@
 One :class:`KeyCache` serves both worlds.  Its state lives in a
 :class:`~okta_guard.verify.key_policy.KeyCachePolicy` guarded by a
 :class:`threading.Lock` that is never held during I/O.  A fetch in flight is a
-:class:`_Flight`: sync callers wait on its :class:`threading.Event`, async
-callers await a future that the flight resolves through
-``loop.call_soon_threadsafe`` - so an async caller never blocks its event loop
-while a sync caller's fetch runs, and a hundred concurrent callers of either
-kind share a single request.
+:class:`~okta_guard._flight.Flight`, awaited by sync and async callers alike, so a
+hundred concurrent callers of either kind share a single request.  The flows run on
+the shared drivers of :mod:`okta_guard._sansio` with the httpx shells of
+:mod:`okta_guard._http`.
+
+Time is bounded: a fetch (discovery included) ends by ``PolicyConfig.deadline``
+seconds, and every caller waiting for one - a lookup, a prewarm, a refresh -
+gives up at the same bound with :class:`~okta_guard.errors.IssuerUnavailableError`.
 
 An async fetch runs as its own task, so a caller that is cancelled (a client
 hung up) does not cancel the fetch others are waiting for.  A sync caller that
@@ -18,7 +21,7 @@ it in the background and carries on with the current keys.
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import dataclasses
 import logging
 import random
 import threading
@@ -26,9 +29,10 @@ from collections.abc import Callable, Generator
 
 import httpx
 
+from okta_guard._flight import Flight
+from okta_guard._http import DEFAULT_MAX_BYTES, send_async, send_sync
+from okta_guard._sansio import Deadline, HttpRequest, HttpResponse, drive, drive_async
 from okta_guard.errors import IssuerUnavailableError
-from okta_guard.verify.discovery import HttpRequest, HttpResponse
-from okta_guard.verify.fetch import MAX_RESPONSE_BYTES, drive, get_async, get_sync
 from okta_guard.verify.jws import reject
 from okta_guard.verify.key_policy import (
     Fetch,
@@ -49,45 +53,14 @@ __all__ = ["MAX_JWKS_BYTES", "KeyCache"]
 
 logger = logging.getLogger("okta_guard.verify.key_cache")
 
-#: Largest JWKS (or metadata) response accepted, in bytes.
-MAX_JWKS_BYTES = MAX_RESPONSE_BYTES
+#: Largest JWKS (or metadata) response accepted, in bytes (decoded).
+MAX_JWKS_BYTES = DEFAULT_MAX_BYTES
+
+_Flight = Flight[FetchOutcome]
 
 
-def _resolve(future: asyncio.Future[None]) -> None:
-    if not future.done():
-        future.set_result(None)
-
-
-class _Flight:
-    """One fetch in flight, awaited by any mix of sync and async callers."""
-
-    def __init__(self, loop: asyncio.AbstractEventLoop | None) -> None:
-        self.loop = loop
-        self.thread = threading.get_ident()
-        self.done = threading.Event()
-        self.outcome: FetchOutcome | None = None
-        self._lock = threading.Lock()
-        self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
-
-    def async_waiter(self) -> asyncio.Future[None]:
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[None] = loop.create_future()
-        with self._lock:
-            if self.done.is_set():
-                future.set_result(None)
-            else:
-                self._waiters.append((loop, future))
-        return future
-
-    def finish(self, outcome: FetchOutcome) -> None:
-        with self._lock:
-            self.outcome = outcome
-            self.done.set()
-            waiters, self._waiters = self._waiters, []
-        for loop, future in waiters:
-            # A closed loop raises RuntimeError: nobody is waiting there any more.
-            with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(_resolve, future)
+def _unavailable(message: str, retry_after: float, reason: str) -> IssuerUnavailableError:
+    return IssuerUnavailableError(message, retry_after=retry_after, reason=reason)
 
 
 class KeyCache:
@@ -158,7 +131,7 @@ class KeyCache:
             if (isinstance(decision, Fetch) and decision.start) or (
                 isinstance(decision, Use) and decision.refresh
             ):
-                flight = self._flight = _Flight(loop)
+                flight = self._flight = Flight(loop)
             elif isinstance(decision, Fetch):
                 flight = self._flight
         return decision, flight
@@ -182,23 +155,27 @@ class KeyCache:
             return policy.keys.get(kid)
         return None
 
+    def _deadline(self) -> Deadline:
+        return Deadline(self.policy.config.deadline)
+
     def get_key(self, kid: str) -> KeyEntry:
         """Return the key for ``kid``, fetching (or waiting for a fetch) when needed."""
         entry = self.fresh(kid, self._clock())
         if entry is not None:
             return entry
+        deadline = self._deadline()
         allow_fetch = True
         while True:
             decision, flight = self._decide(kid, allow_fetch, None)
             if isinstance(decision, Use):
                 if flight is None:
                     return decision.entry
-                self._run_sync(flight)
+                self._run_sync(flight, deadline)
             elif isinstance(decision, Fetch):
                 if decision.start and flight is not None:
-                    self._run_sync(flight)
+                    self._run_sync(flight, deadline)
                 elif flight is not None:
-                    self._wait_sync(flight)
+                    self._wait_sync(flight, deadline)
             else:
                 raise self._fail(decision)
             allow_fetch = False
@@ -209,6 +186,7 @@ class KeyCache:
         if entry is not None:
             return entry
         loop = asyncio.get_running_loop()
+        deadline = self._deadline()
         allow_fetch = True
         while True:
             decision, flight = self._decide(kid, allow_fetch, loop)
@@ -218,23 +196,35 @@ class KeyCache:
                 return decision.entry
             if isinstance(decision, Fetch):
                 if flight is not None:
-                    waiter = flight.async_waiter()
                     if decision.start:
                         self._spawn(flight)
-                    await waiter
+                    await self._wait_async(flight, deadline)
             else:
                 raise self._fail(decision)
             allow_fetch = False
 
-    def _wait_sync(self, flight: _Flight) -> None:
-        if flight.loop is not None and flight.thread == threading.get_ident():
+    def _timed_out(self) -> IssuerUnavailableError:
+        return _unavailable(
+            f"The authorization server did not deliver its signing keys within "
+            f"{self.policy.config.deadline:g} s; try again later.",
+            retry_after=self.policy.retry_after(self._clock()),
+            reason="deadline",
+        )
+
+    def _wait_sync(self, flight: _Flight, deadline: Deadline) -> None:
+        if flight.led_from_this_thread():
             # The fetch runs on an event loop in this very thread: waiting would deadlock.
-            raise IssuerUnavailableError(
+            raise _unavailable(
                 "Use verify_async() inside an event loop while keys are being fetched.",
                 retry_after=1.0,
                 reason="fetch_in_progress",
             )
-        flight.done.wait(self.policy.config.flight_timeout)
+        if not flight.wait(deadline.remaining()):
+            raise self._timed_out()
+
+    async def _wait_async(self, flight: _Flight, deadline: Deadline) -> None:
+        if not await flight.wait_async(deadline.remaining()):
+            raise self._timed_out()
 
     # -- prewarming ----------------------------------------------------------------------
 
@@ -246,11 +236,12 @@ class KeyCache:
                 if self._flight is not None:
                     return self._flight, False  # join the fetch in flight
                 self.policy.begin_refresh(now, force=True)  # its driver is gone
-            self._flight = _Flight(loop)
-            return self._flight, True
+            flight: _Flight = Flight(loop)
+            self._flight = flight
+            return flight, True
 
     def _check_prewarmed(self, flight: _Flight) -> None:
-        if not isinstance(flight.outcome, KeysFetched):
+        if not isinstance(flight.result, KeysFetched):
             now = self._clock()
             raise IssuerUnavailableError(
                 "The authorization server's signing keys could not be fetched at start-up.",
@@ -259,25 +250,26 @@ class KeyCache:
 
     def prewarm(self) -> None:
         """Fetch the key set now; raise :class:`IssuerUnavailableError` if that fails."""
+        deadline = self._deadline()
         flight, mine = self._begin_prewarm(None)
         if mine:
-            self._run_sync(flight)
+            self._run_sync(flight, deadline)
         else:
-            self._wait_sync(flight)
+            self._wait_sync(flight, deadline)
         self._check_prewarmed(flight)
 
     async def prewarm_async(self) -> None:
         """Fetch the key set now without blocking the loop; raise on failure."""
+        deadline = self._deadline()
         flight, mine = self._begin_prewarm(asyncio.get_running_loop())
-        waiter = flight.async_waiter()
         if mine:
             self._spawn(flight)
-        await waiter
+        await self._wait_async(flight, deadline)
         self._check_prewarmed(flight)
 
     # -- fetching ------------------------------------------------------------------------
 
-    def _flow(self) -> Generator[HttpRequest, HttpResponse, FetchOutcome]:
+    def _flow(self) -> Generator[HttpRequest, HttpResponse | None, FetchOutcome]:
         return key_fetch_flow(
             self.issuer,
             self._jwks_uri,
@@ -314,15 +306,15 @@ class KeyCache:
         if removed and self._on_keys_removed is not None:
             self._on_keys_removed(removed)
 
-    def _run_sync(self, flight: _Flight) -> None:
+    def _run_sync(self, flight: _Flight, deadline: Deadline | None = None) -> None:
         outcome: FetchOutcome = FetchFailure("the fetch was interrupted")
         try:
-            outcome = self._fetch_sync()
+            outcome = self._fetch_sync(deadline or self._deadline())
         finally:
             self._complete(flight, outcome)
 
-    def _fetch_sync(self) -> FetchOutcome:
-        return drive(self._flow(), self._get_sync)
+    def _fetch_sync(self, deadline: Deadline) -> FetchOutcome:
+        return drive(self._flow(), self._get_sync, deadline=deadline)
 
     def _spawn(self, flight: _Flight) -> None:
         task = asyncio.get_running_loop().create_task(self._run_async(flight))
@@ -331,36 +323,37 @@ class KeyCache:
 
     async def _run_async(self, flight: _Flight) -> None:
         outcome: FetchOutcome = FetchFailure("the fetch was interrupted")
+        deadline = self._deadline()
         try:
             if self._async_http_client is None and self._http_client is not None:
                 # Only a sync client was given: honour it, off the event loop.
                 loop = asyncio.get_running_loop()
-                outcome = await loop.run_in_executor(None, self._fetch_sync)
+                outcome = await loop.run_in_executor(None, self._fetch_sync, deadline)
             else:
-                outcome = await self._fetch_async()
+                outcome = await self._fetch_async(deadline)
         finally:
             self._complete(flight, outcome)
 
-    async def _fetch_async(self) -> FetchOutcome:
+    async def _fetch_async(self, deadline: Deadline) -> FetchOutcome:
         client = self._async_http_client
         owned = client is None
         if client is None:
             client = httpx.AsyncClient(timeout=self._timeout)
+
+        async def send(request: HttpRequest, deadline: Deadline) -> HttpResponse:
+            return await send_async(client, self._capped(request), deadline)
+
         try:
-            flow = self._flow()
-            try:
-                request = next(flow)
-                while True:
-                    request = flow.send(await get_async(client, request, self._max_bytes))
-            except StopIteration as stop:
-                result: FetchOutcome = stop.value
-                return result
+            return await drive_async(self._flow(), send, deadline=deadline)
         finally:
             if owned:
                 await client.aclose()
 
-    def _get_sync(self, request: HttpRequest) -> HttpResponse:
-        return get_sync(self._sync_client(), request, self._max_bytes)
+    def _capped(self, request: HttpRequest) -> HttpRequest:
+        return dataclasses.replace(request, max_bytes=self._max_bytes)
+
+    def _get_sync(self, request: HttpRequest, deadline: Deadline) -> HttpResponse:
+        return send_sync(self._sync_client(), self._capped(request), deadline)
 
     def _sync_client(self) -> httpx.Client:
         if self._http_client is not None:

@@ -27,7 +27,8 @@ from typing import TypeAlias, Union
 from cachetools import LRUCache
 
 from okta_guard._retry import backoff_delay, retry_after_seconds
-from okta_guard.verify.discovery import HttpRequest, HttpResponse, discovery_flow
+from okta_guard._sansio import HttpRequest, HttpResponse, expect_response
+from okta_guard.verify.discovery import discovery_flow
 from okta_guard.verify.keyset import InvalidKeySetError, KeyEntry, KeySetContent, parse_key_set
 
 __all__ = [
@@ -49,7 +50,11 @@ __all__ = [
 
 @dataclass(frozen=True)
 class PolicyConfig:
-    """Tunables of the key cache; every duration is in seconds."""
+    """Tunables of the key cache; every duration is in seconds.
+
+    ``deadline`` bounds a whole fetch (discovery and keys) and every caller's wait for
+    one; ``flight_timeout`` is when a flight whose driver vanished stops blocking others.
+    """
 
     cooldown: float = 30.0
     max_stale: float = 86400.0
@@ -62,6 +67,7 @@ class PolicyConfig:
     unknown_kid_memory: int = 1024
     remember_unknown_for: float = 120.0
     flight_timeout: float = 60.0
+    deadline: float = 10.0
 
 
 @dataclass(frozen=True)
@@ -334,7 +340,7 @@ def key_fetch_flow(
     config: PolicyConfig,
     algorithms: frozenset[str],
     previous: Mapping[str, KeyEntry],
-) -> Generator[HttpRequest, HttpResponse, FetchOutcome]:
+) -> Generator[HttpRequest, HttpResponse | None, FetchOutcome]:
     """Discover the ``jwks_uri`` when it is not known yet, then fetch and parse the keys."""
     final = True
     notes: tuple[str, ...] = ()
@@ -343,7 +349,7 @@ def key_fetch_flow(
         jwks_uri, final, notes = found.jwks_uri, found.final, found.notes
         if found.unreachable:
             return FetchFailure("the issuer is unreachable", notes=notes)
-    response = yield HttpRequest(jwks_uri)
+    response = expect_response((yield HttpRequest(jwks_uri)))
     outcome = interpret_jwks_response(
         response,
         now=now,

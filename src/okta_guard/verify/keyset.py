@@ -20,6 +20,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey, RSAPublicNumbers
 
+from okta_guard._grammar import B64URL_ALPHABET
 from okta_guard.errors import OktaGuardError
 from okta_guard.verify.jws import b64url_decode, parse_json_document
 
@@ -77,7 +78,7 @@ def _b64_int(value: object) -> int | None:
     return int.from_bytes(raw, "big") if raw else None
 
 
-_B64URL = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+_B64URL = B64URL_ALPHABET
 
 
 def _usable(jwk: Mapping[str, Any], algorithms: frozenset[str]) -> bool:

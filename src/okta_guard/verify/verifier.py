@@ -74,6 +74,11 @@ class TokenVerifier:
     * ``strict_rfc9068``: ``typ`` must be ``at+jwt``; ``jti``, ``sub``, ``iat`` and
       ``client_id`` are required.
     * ``token_cache_size``: how many verified tokens to remember (0 disables).
+    * ``timeout``: each network step (connect, each read) of a key or discovery request.
+    * ``fetch_deadline``: the total bound, in seconds, of a key set fetch (discovery
+      included) and of every wait for one: a caller waiting on Okta gets
+      :class:`~okta_guard.errors.IssuerUnavailableError` (503) by then, whatever the
+      network does (10 s by default).
     * ``clock``, ``http_client``, ``async_http_client``: injectable for tests
       and for sharing connection pools; clients given here are never closed by us.
     """
@@ -98,6 +103,7 @@ class TokenVerifier:
         strict_rfc9068: bool = False,
         token_cache_size: int = 4096,
         timeout: float = 5.0,
+        fetch_deadline: float = 10.0,
         min_key_ttl: float = 300.0,
         max_key_ttl: float = 86400.0,
         rand: Callable[[], float] = random.random,
@@ -149,9 +155,12 @@ class TokenVerifier:
         self._move_to_end = self._entries.move_to_end
         self._headers: dict[bytes, CheckedHeader] = {}
         fetch_timeout = positive_seconds("timeout", timeout, allow_zero=False)
+        deadline = positive_seconds("fetch_deadline", fetch_deadline, allow_zero=False)
         config = PolicyConfig(
-            # Discovery plus the key request: at most three timeouts, then a flight is abandoned.
-            flight_timeout=3 * fetch_timeout + 5.0,
+            # Every fetch and every wait for one ends by the deadline; a flight whose
+            # driver vanished (its event loop closed) stops blocking others soon after.
+            deadline=deadline,
+            flight_timeout=deadline + 5.0,
             cooldown=positive_seconds("jwks_cooldown", jwks_cooldown),
             max_stale=positive_seconds("max_stale", max_stale),
             min_ttl=positive_seconds("min_key_ttl", min_key_ttl),

@@ -1,0 +1,263 @@
+"""The httpx shells of the sans-IO flows: one request, sync or async, bounded in time and size.
+
+:func:`send_sync` and :func:`send_async` perform one :class:`~okta_guard._sansio.HttpRequest`
+and never raise: every failure becomes an :class:`~okta_guard._sansio.HttpResponse` with
+``error`` set.  Both enforce the same two bounds, which httpx alone does not give:
+
+* **time** - httpx timeouts bound each read, not the request, so a server that drips
+  one byte per second keeps a plain ``client.get`` busy for as long as it likes.  Every
+  timeout of the request is clamped to the time left before the flow's
+  :class:`~okta_guard._sansio.Deadline`, the body is read chunk by chunk with the deadline
+  checked after each, and a sync read still blocked when the deadline passes is
+  interrupted by shutting the socket down (the async shell is cancelled by its driver).
+* **size** - the body is read raw and decoded here, ``gzip`` and ``deflate`` included,
+  with the *decoded* size capped while streaming (``zlib`` ``max_length``), so a small
+  compressed bomb cannot expand in memory; ``Content-Length`` above the cap is refused
+  before reading.  Other content encodings are refused.
+
+Redirects are never followed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+import zlib
+from typing import Any
+
+import httpx
+
+from okta_guard._sansio import Deadline, HttpRequest, HttpResponse
+
+__all__ = ["DEFAULT_MAX_BYTES", "BodyTooLarge", "Decoder", "send_async", "send_sync"]
+
+#: Largest decoded response body accepted when the request names no cap, in bytes.
+DEFAULT_MAX_BYTES = 1024 * 1024
+_ACCEPT = {"Accept": "application/json", "Accept-Encoding": "identity"}
+
+
+class BodyTooLarge(Exception):
+    """The decoded body passed its cap."""
+
+
+class BadEncoding(Exception):
+    """The body's ``Content-Encoding`` is unsupported or the compressed data is corrupt."""
+
+
+class Decoder:
+    """Decodes a response body chunk by chunk and refuses it once it passes ``limit`` bytes."""
+
+    def __init__(self, content_encoding: str, limit: int) -> None:
+        self.limit = limit
+        self.size = 0
+        self._parts: list[bytes] = []
+        encoding = content_encoding.strip().lower()
+        self._zlib: Any = None
+        self._deflate = False
+        self._pending = b""
+        if encoding in ("", "identity"):
+            pass
+        elif encoding in ("gzip", "x-gzip"):
+            self._zlib = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        elif encoding == "deflate":
+            self._deflate = True  # zlib-wrapped or raw: decided on the first bytes
+        else:
+            raise BadEncoding(f"unsupported Content-Encoding {encoding[:40]!r}")
+
+    def _add(self, data: bytes) -> None:
+        self.size += len(data)
+        if self.size > self.limit:
+            raise BodyTooLarge
+        if data:
+            self._parts.append(data)
+
+    def feed(self, chunk: bytes) -> None:
+        """Decode one raw chunk; raise :class:`BodyTooLarge` or :class:`BadEncoding`."""
+        if self._deflate and self._zlib is None:
+            # RFC 9110 says zlib-wrapped; some servers send raw deflate (httpx accepts both).
+            self._pending += chunk
+            if len(self._pending) < 2:
+                return
+            head = self._pending
+            wrapped = (head[0] & 0x0F) == 8 and (head[0] << 8 | head[1]) % 31 == 0
+            self._zlib = zlib.decompressobj(zlib.MAX_WBITS if wrapped else -zlib.MAX_WBITS)
+            chunk, self._pending = head, b""
+        if self._zlib is None:
+            self._add(chunk)
+            return
+        data = chunk
+        try:
+            while data:
+                # Never inflate more than the room left (+1 to notice passing it).
+                out = self._zlib.decompress(data, self.limit - self.size + 1)
+                self._add(out)
+                data = self._zlib.unconsumed_tail
+        except zlib.error:
+            raise BadEncoding("corrupt compressed body") from None
+
+    def body(self) -> bytes:
+        """The decoded body so far, after checking the compressed stream is complete."""
+        if self._deflate and self._zlib is None and self._pending:
+            raise BadEncoding("corrupt compressed body")
+        if self._zlib is not None:
+            try:
+                self._add(self._zlib.flush())
+            except zlib.error:
+                raise BadEncoding("corrupt compressed body") from None
+        return b"".join(self._parts)
+
+
+def _timeout(base: httpx.Timeout, remaining: float) -> httpx.Timeout:
+    def clamp(value: float | None) -> float:
+        return remaining if value is None else min(value, remaining)
+
+    return httpx.Timeout(
+        connect=clamp(base.connect),
+        read=clamp(base.read),
+        write=clamp(base.write),
+        pool=clamp(base.pool),
+    )
+
+
+def _build(
+    client: httpx.Client | httpx.AsyncClient, request: HttpRequest, remaining: float
+) -> httpx.Request:
+    headers = dict(_ACCEPT)
+    headers.update(request.headers)
+    return client.build_request(
+        request.method,
+        request.url,
+        headers=headers,
+        data=dict(request.form) if request.form is not None else None,
+        timeout=_timeout(client.timeout, remaining),
+    )
+
+
+def _declared_too_large(response: httpx.Response, limit: int) -> bool:
+    declared = response.headers.get("content-length", "")
+    return declared.isdigit() and int(declared) > limit
+
+
+def _failure(exc: BaseException, deadline: Deadline) -> HttpResponse:
+    if deadline.expired():
+        return HttpResponse(0, error="deadline", detail="the total deadline passed")
+    if isinstance(exc, BodyTooLarge):
+        return HttpResponse(0, error="too_large", detail="the response body is too large")
+    if isinstance(exc, BadEncoding):
+        return HttpResponse(0, error="encoding", detail=str(exc))
+    detail = type(exc).__name__
+    if isinstance(exc, httpx.TimeoutException):
+        return HttpResponse(0, error="timeout", detail=detail)
+    return HttpResponse(0, error="network", detail=detail)
+
+
+class _Watchdog:
+    """Shuts the response's socket down at the deadline, interrupting a blocked sync read."""
+
+    def __init__(self, response: httpx.Response, deadline: Deadline) -> None:
+        self._lock = threading.Lock()
+        self._over = False
+        self._timer: threading.Timer | None = None
+        stream = response.extensions.get("network_stream")
+        sock = None
+        if stream is not None:
+            with contextlib.suppress(Exception):
+                sock = stream.get_extra_info("socket")
+        if isinstance(sock, socket.socket):
+            self._sock = sock
+            self._timer = threading.Timer(deadline.remaining(), self._fire)
+            self._timer.daemon = True
+            self._timer.start()
+
+    def _fire(self) -> None:
+        with self._lock:
+            if self._over:
+                return
+            with contextlib.suppress(OSError):
+                self._sock.shutdown(socket.SHUT_RDWR)
+
+    def stop(self) -> None:
+        with self._lock:
+            self._over = True
+        if self._timer is not None:
+            self._timer.cancel()
+
+
+def _in_memory(response: httpx.Response, limit: int) -> bytes:
+    # An in-process transport (httpx.MockTransport, the mock issuer's) built the response
+    # from bytes already in memory: nothing streams, only the cap applies.
+    if len(response.content) > limit:
+        raise BodyTooLarge
+    return response.content
+
+
+def _read_sync(response: httpx.Response, limit: int, deadline: Deadline) -> bytes:
+    if _declared_too_large(response, limit):
+        raise BodyTooLarge
+    if response.is_stream_consumed:
+        return _in_memory(response, limit)
+    decoder = Decoder(response.headers.get("content-encoding", ""), limit)
+    for chunk in response.iter_raw():
+        decoder.feed(chunk)
+        if deadline.expired():
+            raise TimeoutError
+    return decoder.body()
+
+
+def send_sync(client: httpx.Client, request: HttpRequest, deadline: Deadline) -> HttpResponse:
+    """Perform ``request`` with ``client`` within ``deadline``; every failure is an ``error``."""
+    limit = request.max_bytes if request.max_bytes is not None else DEFAULT_MAX_BYTES
+    try:
+        built = _build(client, request, deadline.remaining())
+        response = client.send(built, stream=True, auth=None, follow_redirects=False)
+        watchdog = _Watchdog(response, deadline)
+        try:
+            body = _read_sync(response, limit, deadline)
+        except BodyTooLarge:
+            if response.status_code == 200:
+                raise
+            body = b""  # an error page too large to keep: its status says enough
+        finally:
+            watchdog.stop()
+            response.close()
+        return HttpResponse(response.status_code, response.headers, body)
+    except Exception as exc:  # any transport failure is "unreachable", never a crash
+        return _failure(exc, deadline)
+
+
+async def _read_async(response: httpx.Response, limit: int, deadline: Deadline) -> bytes:
+    if _declared_too_large(response, limit):
+        raise BodyTooLarge
+    if response.is_stream_consumed:
+        return _in_memory(response, limit)
+    decoder = Decoder(response.headers.get("content-encoding", ""), limit)
+    async for chunk in response.aiter_raw():
+        decoder.feed(chunk)
+        if deadline.expired():
+            raise TimeoutError
+    return decoder.body()
+
+
+async def send_async(
+    client: httpx.AsyncClient, request: HttpRequest, deadline: Deadline
+) -> HttpResponse:
+    """Perform ``request`` with ``client`` without blocking the loop; never raises.
+
+    The driver (:func:`~okta_guard._sansio.drive_async`) cancels it at the deadline.
+    """
+    limit = request.max_bytes if request.max_bytes is not None else DEFAULT_MAX_BYTES
+    try:
+        built = _build(client, request, deadline.remaining())
+        response = await client.send(built, stream=True, auth=None, follow_redirects=False)
+        try:
+            body = await _read_async(response, limit, deadline)
+        except BodyTooLarge:
+            if response.status_code == 200:
+                raise
+            body = b""
+        finally:
+            await response.aclose()
+        return HttpResponse(response.status_code, response.headers, body)
+    except Exception as exc:  # any transport failure is "unreachable", never a crash
+        return _failure(exc, deadline)
