@@ -42,6 +42,7 @@ PUBLIC_NAMES = {
     "audit_routes",
     "issuer_from_domain",
     "metadata_route",
+    "public",
     "require_scopes",
 }
 

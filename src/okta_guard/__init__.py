@@ -40,6 +40,7 @@ _EXPORTS: dict[str, str] = {
     "metadata_route": "okta_guard.protect.metadata",
     "RouteInfo": "okta_guard.protect.audit",
     "audit_routes": "okta_guard.protect.audit",
+    "public": "okta_guard.protect.public",
 }
 
 __all__ = [
@@ -66,6 +67,7 @@ __all__ = [
     "audit_routes",
     "issuer_from_domain",
     "metadata_route",
+    "public",
     "require_scopes",
 ]
 
@@ -86,6 +88,7 @@ if TYPE_CHECKING:
     from okta_guard.protect.bearer import Verifier
     from okta_guard.protect.metadata import ProtectedResourceMetadata, metadata_route
     from okta_guard.protect.middleware import OktaGuardMiddleware
+    from okta_guard.protect.public import public
     from okta_guard.protect.scopes import require_scopes
     from okta_guard.settings import issuer_from_domain
     from okta_guard.verify.stats import VerifierStats

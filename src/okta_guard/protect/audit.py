@@ -6,9 +6,9 @@ per route (per method for ``HTTPEndpoint`` classes).  A route is *protected* whe
 it requires a token: by :func:`~okta_guard.require_scopes`, the FastAPI
 dependency, or :class:`~okta_guard.OktaGuardMiddleware` covering its path.
 Routes that are neither protected nor deliberately public (``exclude_paths`` of
-the middleware, ``public_paths=`` here, the RFC 9728 metadata) are *unprotected*
-and get flagged; FastAPI's own documentation routes (``/openapi.json``, ``/docs``,
-``/redoc``) count as public.  ``okta-guard routes module:app`` prints a table.
+the middleware, ``public_paths=`` here, endpoints marked ``@public``, the RFC 9728
+metadata) are *unprotected* and get flagged; FastAPI's own documentation routes
+(``/openapi.json``, ``/docs``, ``/redoc``) count as public.  ``okta-guard routes module:app`` prints a table.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from starlette.routing import Host, Mount, Route, Router, WebSocketRoute
 from okta_guard.protect.bearer import ScopeRequirement
 from okta_guard.protect.metadata import ProtectedResourceMetadata
 from okta_guard.protect.middleware import OktaGuardMiddleware, PathMatcher
+from okta_guard.protect.public import is_public
 from okta_guard.protect.scopes import get_requirement
 
 __all__ = ["RouteInfo", "audit_routes", "format_table"]
@@ -239,7 +240,11 @@ def _walk(app: Any, prefix: str, guards: list[_Guard], public: PathMatcher) -> l
     for route in routed.routes:
         if isinstance(route, Route | WebSocketRoute):
             endpoint = route.endpoint
-            is_metadata = isinstance(endpoint, ProtectedResourceMetadata) or route.path in docs
+            is_metadata = (
+                isinstance(endpoint, ProtectedResourceMetadata)
+                or route.path in docs
+                or is_public(endpoint)
+            )
             for methods, requirement, source in _endpoint_entries(route):
                 infos.append(
                     _info(
