@@ -29,7 +29,7 @@ from typing import Any
 from fastapi import FastAPI, Security, WebSocket
 from pydantic import BaseModel
 
-from okta_guard import AccessToken, IssuerUnavailableError, TokenVerifier, public, Verifier
+from okta_guard import AccessToken, IssuerUnavailableError, TokenVerifier, Verifier, public
 from okta_guard.fastapi import OktaAuth
 
 logger = logging.getLogger("orders")

@@ -59,7 +59,7 @@ def test_prewarm_warning_reaches_stderr_without_logging_setup(tmp_path: Path) ->
         asyncio.run(main())
         """
     )
-    done = subprocess.run(  # noqa: S603
+    done = subprocess.run(
         [sys.executable, "-c", script],
         cwd=tmp_path,
         capture_output=True,
@@ -73,7 +73,7 @@ def test_prewarm_warning_reaches_stderr_without_logging_setup(tmp_path: Path) ->
 
 def test_plain_uvicorn_prints_the_prewarm_warning(tmp_path: Path) -> None:
     _write_app(tmp_path)
-    proc = subprocess.Popen(  # noqa: S603
+    proc = subprocess.Popen(
         [
             sys.executable,
             "-m",

@@ -181,7 +181,7 @@ def test_the_demo_does_not_import_the_cli() -> None:
         "    importlib.import_module('okta_guard.demo.' + m.name)\n"
         "print(sorted(n for n in sys.modules if n.startswith('okta_guard.cli')))\n"
     )
-    done = subprocess.run(  # noqa: S603
+    done = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
     )
     assert done.stdout.strip() == "[]", done.stdout

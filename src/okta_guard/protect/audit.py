@@ -8,7 +8,8 @@ dependency, or :class:`~okta_guard.OktaGuardMiddleware` covering its path.
 Routes that are neither protected nor deliberately public (``exclude_paths`` of
 the middleware, ``public_paths=`` here, endpoints marked ``@public``, the RFC 9728
 metadata) are *unprotected* and get flagged; FastAPI's own documentation routes
-(``/openapi.json``, ``/docs``, ``/redoc``) count as public.  ``okta-guard routes module:app`` prints a table.
+(``/openapi.json``, ``/docs``, ``/redoc``) count as public.  ``okta-guard routes
+module:app`` prints a table.
 """
 
 from __future__ import annotations
