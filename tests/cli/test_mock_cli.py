@@ -106,23 +106,27 @@ def test_listening_beyond_loopback_warns(capsys: pytest.CaptureFixture[str]) -> 
     assert "listens beyond loopback" in capsys.readouterr().err
 
 
+def _parsers(
+    parser: argparse.ArgumentParser, path: tuple[str, ...] = ()
+) -> list[tuple[tuple[str, ...], argparse.ArgumentParser]]:
+    found = [(path, parser)]
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                found.extend(_parsers(sub, (*path, name)))
+    return found
+
+
 def test_help_documents_every_option(capsys: pytest.CaptureFixture[str]) -> None:
-    for command in (
-        ["mock-issuer"],
-        ["token"],
-        ["verify"],
-        ["doctor"],
-        ["credentials", "add"],
-        ["credentials", "show"],
-        ["credentials", "remove"],
-    ):
-        with pytest.raises(SystemExit):
-            main([*command, "--help"])
-        capsys.readouterr()
-        parser = _subparser(command)
+    from okta_guard.cli import build_parser
+
+    parsers = _parsers(build_parser())
+    assert len(parsers) > 10
+    for path, parser in parsers:
         for action in parser._actions:
-            if action.help is None:
-                raise AssertionError(f"{' '.join(command)}: {action.option_strings} has no help")
+            if isinstance(action, argparse._SubParsersAction):
+                continue
+            assert action.help, f"okta-guard {' '.join(path)}: {action.option_strings} has no help"
     with pytest.raises(SystemExit):
         main(["mock-issuer", "--help"])
     out = " ".join(capsys.readouterr().out.split())
@@ -131,16 +135,9 @@ def test_help_documents_every_option(capsys: pytest.CaptureFixture[str]) -> None
     with pytest.raises(SystemExit):
         main(["verify", "--help"])
     assert "--client-id CLIENT_ID" in capsys.readouterr().out
-
-
-def _subparser(command: list[str]) -> argparse.ArgumentParser:
-    from okta_guard.cli import build_parser
-
-    parser = build_parser()
-    for name in command:
-        sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-        parser = sub.choices[name]
-    return parser
+    with pytest.raises(SystemExit):
+        main(["credentials", "show", "--help"])
+    assert "the credential's name" in capsys.readouterr().out
 
 
 def test_mock_issuer_tls_switch_prints_the_ca_path() -> None:
