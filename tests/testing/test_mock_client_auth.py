@@ -197,7 +197,14 @@ def test_client_secret_jwt_needs_long_secret(clock: FakeClock) -> None:
     try:
         okta.register_client("short", "tooshort", scopes=["orders:read"])
         status, body = _token(okta, _assertion("tooshort", okta, alg="HS256", client="short"))
-        assert status == 401 and "algorithm" in body["error_description"]
+        assert status == 401 and body["error"] == "invalid_client"
+        assert "too short" in body["error_description"]
+        assert "Okta requires >= 32 characters" in body["error_description"]
+        assert "algorithm" not in body["error_description"]
+        with pytest.raises(ValueError, match="at least 32 characters"):
+            okta.register_client(
+                "explicit", "short", scopes=["a"], auth_methods=["client_secret_jwt"]
+            )
     finally:
         okta.close()
 

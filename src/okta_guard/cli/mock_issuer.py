@@ -107,6 +107,16 @@ def _positive(name: str) -> Any:
     return check
 
 
+def _origin(value: str) -> str:
+    """An ``--cors-origin`` value, checked and normalised (``https://host[:port]``)."""
+    from okta_guard.testing.cors import normalize_origin
+
+    try:
+        return normalize_origin(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def register(subparsers: Any) -> None:
     """Add the ``mock-issuer`` sub-command."""
     parser = subparsers.add_parser(
@@ -164,6 +174,15 @@ def register(subparsers: Any) -> None:
         default=None,
         metavar="N",
         help="requests per minute per endpoint and server, like Okta's buckets (default: no limit)",
+    )
+    parser.add_argument(
+        "--cors-origin",
+        action="append",
+        type=_origin,
+        default=None,
+        metavar="ORIGIN",
+        help="a Trusted Origin browsers may call from, e.g. http://localhost:8000 (repeatable; "
+        "default: every loopback origin)",
     )
     tls = parser.add_mutually_exclusive_group()
     tls.add_argument(
@@ -240,6 +259,7 @@ def run(args: argparse.Namespace) -> int:
             tls=args.tls,
             token_lifetime=args.token_lifetime,
             rate_limit=args.rate_limit,
+            cors_origins=args.cors_origin,
         )
     except RuntimeError as exc:  # --tls without trustme
         raise ConfigurationError(f"{exc} (pip install 'okta-guard[testing]' brings it).") from None

@@ -28,6 +28,7 @@ _EXPORTS: dict[str, str] = {
     "MockResponse": "records",
     "RequestRecord": "records",
     "OMIT": "tokens",
+    "TokenHook": "hooks",
 }
 
 __all__ = [
@@ -40,10 +41,12 @@ __all__ = [
     "MockResponse",
     "RequestRecord",
     "SigningKey",
+    "TokenHook",
     "generate_signing_key",
 ]
 
 if TYPE_CHECKING:
+    from .hooks import TokenHook
     from .issuer import IN_PROCESS_BASE_URL, MockIssuer
     from .keys import KeyState, SigningKey, generate_signing_key
     from .records import MockRequest, MockResponse, RequestRecord

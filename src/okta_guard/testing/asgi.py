@@ -21,7 +21,9 @@ class MockIssuerApp:
     """A pure ASGI application serving the mock issuer's handler.
 
     A fault with ``disconnect=True`` ends the request without a response (the
-    ASGI server then drops or fails the connection).
+    ASGI server then drops or fails the connection); ``drip`` sends the body one
+    byte at a time, ``stall`` sends only the headers and waits for
+    ``http.disconnect``.
     """
 
     def __init__(self, handler: Callable[[MockRequest], MockResponse]) -> None:
@@ -64,4 +66,15 @@ class MockIssuerApp:
                 + [(b"content-length", str(len(response.body)).encode())],
             }
         )
+        if response.stall:  # headers only, then nothing until the client hangs up
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            return
+        if response.drip:
+            for index in range(len(response.body)):
+                await anyio.sleep(response.drip)
+                chunk = response.body[index : index + 1]
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            await send({"type": "http.response.body", "body": b""})
+            return
         await send({"type": "http.response.body", "body": response.body})

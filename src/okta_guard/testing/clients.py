@@ -143,10 +143,33 @@ class ClientAuthenticator:
             return self._assertion(form, endpoint_url, now)
         return _invalid_client("No client credentials found.")
 
+    def claimed_client_id(self, request: MockRequest) -> str | None:
+        """The registered client a request says it comes from (unverified; for rate limits)."""
+        authorization = request.headers.get("authorization", "")
+        claimed: object = None
+        if authorization[:6].lower() == "basic ":
+            try:
+                decoded = base64.b64decode(authorization[6:].strip(), validate=True).decode()
+            except ValueError:
+                return None
+            claimed = unquote_plus(decoded.partition(":")[0])
+        else:
+            form = request.form()
+            claimed = form.get("client_id")
+            if claimed is None and "client_assertion" in form:
+                try:
+                    unverified = jwt.decode(
+                        form["client_assertion"], options={"verify_signature": False}
+                    )
+                except jwt.PyJWTError:
+                    return None
+                claimed = unverified.get("sub") if isinstance(unverified, dict) else None
+        return claimed if isinstance(claimed, str) and claimed in self.clients else None
+
     def _secret(self, encoded: str, form: Mapping[str, str]) -> RegisteredClient | MockResponse:
         try:
             decoded = base64.b64decode(encoded, validate=True).decode("utf-8")
-        except (binascii.Error, UnicodeDecodeError):
+        except ValueError:  # binascii.Error, UnicodeDecodeError, non-ASCII base64 text
             return _invalid_client()
         client_id, sep, secret = decoded.partition(":")
         if not sep:
@@ -198,6 +221,11 @@ class ClientAuthenticator:
         elif alg in _PUBLIC_ALGS and "private_key_jwt" in client.auth_methods:
             kid = header.get("kid")
             keys = [k for key_id, k in client.public_keys if kid is None or key_id in (None, kid)]
+        elif alg in _HMAC_ALGS and client.client_secret and len(client.client_secret) < 32:
+            return _invalid_client(
+                "The client secret is too short for client_secret_jwt (Okta requires >= 32 "
+                "characters); register a longer secret or use client_secret_basic."
+            )
         else:
             return _invalid_client("The client_assertion signature algorithm is not allowed.")
         return self._verify_assertion(assertion, str(alg), keys, client, endpoint_url, now)

@@ -8,15 +8,14 @@ statuses, headers and bodies.
 from __future__ import annotations
 
 import email.utils
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .authserver import OIDC_SCOPES, AuthServer
 from .clients import RegisteredClient
+from .hooks import HookError
 from .records import MockRequest, MockResponse, json_response, oauth_error
+from .state import OrgState
 from .tokens import read_okta_token
-
-if TYPE_CHECKING:
-    from .core import IssuerCore
 
 __all__ = ["introspect", "keys", "metadata", "revoke", "token"]
 
@@ -24,13 +23,13 @@ _NO_STORE = {"cache-control": "no-store", "pragma": "no-cache"}
 _TOKEN_HINTS = frozenset({"access_token", "refresh_token", "id_token", "device_secret"})
 
 
-def metadata(core: IssuerCore, server: AuthServer, *, openid: bool) -> MockResponse:
+def metadata(core: OrgState, server: AuthServer, *, openid: bool) -> MockResponse:
     """``/.well-known/oauth-authorization-server`` and ``/.well-known/openid-configuration``."""
     doc = server.metadata(core.base_url, core.known_scopes(server), openid=openid)
     return json_response(200, doc, {"cache-control": "max-age=86400, must-revalidate"})
 
 
-def keys(core: IssuerCore, server: AuthServer) -> MockResponse:
+def keys(core: OrgState, server: AuthServer) -> MockResponse:
     """``/v1/keys``: the public JWKS with Okta's ``Cache-Control``/``Expires`` headers."""
     jwks = {"keys": [key.public_jwk() for key in server.keys.published()]}
     max_age = server.jwks_max_age(int(core.jwks_max_age), core.clock())
@@ -51,7 +50,7 @@ def _form(request: MockRequest) -> dict[str, str] | MockResponse:
 
 
 def _authenticated(
-    core: IssuerCore, server: AuthServer, request: MockRequest, endpoint: str
+    core: OrgState, server: AuthServer, request: MockRequest, endpoint: str
 ) -> tuple[dict[str, str], RegisteredClient] | MockResponse:
     form = _form(request)
     if isinstance(form, MockResponse):
@@ -63,8 +62,39 @@ def _authenticated(
     return form, client
 
 
-def token(core: IssuerCore, server: AuthServer, request: MockRequest) -> MockResponse:
-    """``/v1/token`` for the client credentials grant, with Okta's checks and errors."""
+def token(core: OrgState, server: AuthServer, request: MockRequest) -> MockResponse:
+    """``/v1/token`` for the client credentials grant, with Okta's checks and errors.
+
+    The checks run under the org's lock; a token inline hook is called outside it
+    (it may take up to its timeout, or call the mock back).
+    """
+    with core.lock:
+        checked = _token_claims(core, server, request)
+    if isinstance(checked, MockResponse):
+        return checked
+    claims, lifetime, client_id = checked
+    if core.token_hook is not None:
+        context = {"issuer": server.issuer(core.base_url), "client_id": client_id}
+        try:
+            patched, new_lifetime = core.token_hook.transform(claims, lifetime, context)
+        except HookError as error:
+            return oauth_error(400, "server_error", error.summary)
+        if new_lifetime != lifetime:
+            patched["exp"] = int(patched["iat"]) + new_lifetime
+        claims, lifetime = patched, new_lifetime
+    body = {
+        "token_type": "DPoP" if "cnf" in claims else "Bearer",
+        "expires_in": lifetime,
+        "access_token": core.sign(server.server_id, claims),
+        "scope": " ".join(claims["scp"]),
+    }
+    return json_response(200, body, _NO_STORE)
+
+
+def _token_claims(
+    core: OrgState, server: AuthServer, request: MockRequest
+) -> tuple[dict[str, Any], int, str] | MockResponse:
+    """Okta's checks of a token request; the claims to issue (with the lifetime) if it passes."""
     auth = _authenticated(core, server, request, "token")
     if isinstance(auth, MockResponse):
         return auth
@@ -111,25 +141,18 @@ def token(core: IssuerCore, server: AuthServer, request: MockRequest) -> MockRes
             "Policy evaluation failed for this request, please check the policy configurations.",
         )
     lifetime = core.token_lifetime
-    access_token = core.mint(
+    claims = core.claims_for(
         server.server_id,
         scopes=requested,
         client_id=client.client_id,
         expires_in=lifetime,
         audience=None,
         claims=extra_claims,
-        headers=None,
     )
-    body = {
-        "token_type": "DPoP" if extra_claims else "Bearer",
-        "expires_in": lifetime,
-        "access_token": access_token,
-        "scope": " ".join(requested),
-    }
-    return json_response(200, body, _NO_STORE)
+    return claims, lifetime, client.client_id
 
 
-def _active_claims(core: IssuerCore, server: AuthServer, value: str) -> dict[str, Any] | None:
+def _active_claims(core: OrgState, server: AuthServer, value: str) -> dict[str, Any] | None:
     claims = read_okta_token(value, server.keys, server.issuer(core.base_url))
     if claims is None:
         return None
@@ -141,7 +164,7 @@ def _active_claims(core: IssuerCore, server: AuthServer, value: str) -> dict[str
     return claims
 
 
-def introspect(core: IssuerCore, server: AuthServer, request: MockRequest) -> MockResponse:
+def introspect(core: OrgState, server: AuthServer, request: MockRequest) -> MockResponse:
     """``/v1/introspect``: ``{"active": false}`` unless the token is ours, live and unrevoked."""
     auth = _authenticated(core, server, request, "introspect")
     if isinstance(auth, MockResponse):
@@ -175,7 +198,7 @@ def introspect(core: IssuerCore, server: AuthServer, request: MockRequest) -> Mo
     return json_response(200, {k: v for k, v in answer.items() if v is not None}, _NO_STORE)
 
 
-def revoke(core: IssuerCore, server: AuthServer, request: MockRequest) -> MockResponse:
+def revoke(core: OrgState, server: AuthServer, request: MockRequest) -> MockResponse:
     """``/v1/revoke``: 200 with an empty body, even for unknown tokens (RFC 7009)."""
     auth = _authenticated(core, server, request, "revoke")
     if isinstance(auth, MockResponse):

@@ -12,14 +12,18 @@ import json
 import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from .records import ENDPOINTS, MockResponse, json_response, oauth_error, okta_api_error
+from .bodyfaults import check_body_faults, make_bomb, patch_keys
+from .records import (
+    MockResponse,
+    check_endpoint,
+    json_response,
+    oauth_error,
+    okta_api_error,
+)
 
-if TYPE_CHECKING:
-    from .core import IssuerCore
-
-__all__ = ["Fault", "FaultInjection", "FaultPlan", "check_endpoint", "rate_limited_response"]
+__all__ = ["Fault", "FaultInjection", "FaultPlan", "rate_limited_response"]
 
 _OAUTH_ENDPOINTS = frozenset({"token", "introspect", "revoke"})
 _OAUTH_DEFAULTS = {
@@ -30,13 +34,6 @@ _OAUTH_DEFAULTS = {
 RATE_LIMIT_SUMMARY = "You exceeded the maximum number of requests. Try again in a while."
 
 
-def check_endpoint(endpoint: str) -> str:
-    """Validate an endpoint name (``"*"`` means every endpoint)."""
-    if endpoint != "*" and endpoint not in ENDPOINTS:
-        raise ValueError(f"unknown endpoint {endpoint!r}; use one of {', '.join(ENDPOINTS)} or '*'")
-    return endpoint
-
-
 def rate_limited_response(headers: Mapping[str, str]) -> MockResponse:
     """Okta's 429 answer: ``E0000047`` body plus the given rate-limit headers."""
     return okta_api_error(429, "E0000047", RATE_LIMIT_SUMMARY, headers)
@@ -44,7 +41,11 @@ def rate_limited_response(headers: Mapping[str, str]) -> MockResponse:
 
 @dataclass
 class Fault:
-    """One injected failure (or delay) for an endpoint."""
+    """One injected failure (or delay, or misbehaving body) for an endpoint.
+
+    ``status=None`` keeps the normal answer; ``drip``, ``stall``, ``bomb`` and
+    ``keys_patch`` then change how it is sent (see :meth:`FaultInjection.fail_next`).
+    """
 
     endpoint: str
     status: int | None = 503
@@ -54,6 +55,23 @@ class Fault:
     disconnect: bool = False
     server_id: str | None = None
     remaining: int = 1
+    drip: float = 0.0
+    stall: bool = False
+    bomb: int | None = None
+    encoding: str = "gzip"
+    keys_patch: Mapping[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        check_body_faults(
+            self.endpoint,
+            delay=self.delay,
+            disconnect=self.disconnect,
+            drip=self.drip,
+            stall=self.stall,
+            bomb=self.bomb,
+            encoding=self.encoding,
+            keys_patch=self.keys_patch,
+        )
 
     def matches(self, endpoint: str, server_id: str | None) -> bool:
         """Whether this fault applies to a request for ``endpoint`` on ``server_id``."""
@@ -62,7 +80,7 @@ class Fault:
         return self.server_id is None or self.server_id == server_id
 
     def response(self, endpoint: str, now: float, limit: int | None = None) -> MockResponse | None:
-        """The response this fault answers with (``None``: answer normally, delayed).
+        """The response this fault answers with (``None``: answer normally, then :meth:`shape`).
 
         A 429 without a body reports ``limit`` (default 600) with nothing remaining
         until the next minute; pass ``X-Rate-Limit-Limit: 0`` in ``headers`` for
@@ -93,6 +111,20 @@ class Fault:
         if status >= 500:
             return okta_api_error(status, "E0000009", "Internal Server Error", self.headers)
         return okta_api_error(status, "E0000001", "Api validation failed", self.headers)
+
+    def shape(self, response: MockResponse, endpoint: str) -> MockResponse:
+        """Apply this fault's delay, disconnect and body faults to ``response``."""
+        if self.status is None and self.headers:
+            response.headers.update({k.lower(): v for k, v in self.headers.items()})
+        if self.keys_patch is not None and endpoint == "keys" and response.status == 200:
+            patch_keys(response, self.keys_patch)
+        if self.bomb is not None:
+            make_bomb(response, self.bomb, self.encoding)
+        response.delay = max(response.delay, self.delay)
+        response.disconnect = response.disconnect or self.disconnect
+        response.drip = self.drip or response.drip
+        response.stall = self.stall or response.stall
+        return response
 
 
 class FaultPlan:
@@ -149,15 +181,25 @@ class FaultPlan:
         return None
 
 
+_UNSET: Any = object()
+
+
+def _status(status: Any, body_fault: bool) -> int | None:
+    """``status`` as given, else 503 (or the normal answer when only the body misbehaves)."""
+    if status is _UNSET:
+        return None if body_fault else 503
+    return None if status is None else int(status)
+
+
 class FaultInjection:
     """The fault-injection methods of :class:`~okta_guard.testing.MockIssuer`."""
 
-    _core: IssuerCore
+    _faults: FaultPlan
 
     def fail_next(
         self,
         endpoint: str,
-        status: int | None = 503,
+        status: int | None = _UNSET,
         *,
         times: int = 1,
         headers: Mapping[str, str] | None = None,
@@ -165,42 +207,95 @@ class FaultInjection:
         delay: float = 0.0,
         disconnect: bool = False,
         server: str | None = None,
+        drip: float = 0.0,
+        stall: bool = False,
+        bomb: int | None = None,
+        encoding: str = "gzip",
+        keys_patch: Mapping[str, Any] | None = None,
     ) -> None:
         """Make the next ``times`` requests to ``endpoint`` fail.
 
         ``endpoint`` is ``"metadata"``, ``"keys"``, ``"token"``, ``"introspect"``,
-        ``"revoke"`` or ``"*"``.  Without ``body`` the answer is Okta's body for
-        ``status`` (429: ``E0000047`` plus rate-limit headers).  ``body`` may be a
-        dict (JSON), ``str`` or ``bytes``.  ``status=None`` answers normally but
-        after ``delay`` seconds (a real wait).  ``disconnect`` drops the
-        connection instead of answering.  ``server`` limits it to one server.
+        ``"revoke"`` or ``"*"``.  ``status`` defaults to 503; without ``body`` the
+        answer is Okta's body for ``status`` (429: ``E0000047`` plus rate-limit
+        headers).  ``body`` may be a dict (JSON), ``str`` or ``bytes``.
+        ``status=None`` answers normally (plus ``headers``) after ``delay`` seconds
+        (a real wait).  ``disconnect`` drops the connection instead of answering.
+        ``server`` limits it to one server.
+
+        Misbehaving bodies (``status`` then defaults to the normal answer):
+        ``drip=SECONDS`` sends the headers with the full ``Content-Length``, then
+        the body one byte every ``SECONDS``; ``stall=True`` sends the headers and
+        then nothing until the client hangs up; ``bomb=N`` sends a small
+        ``encoding`` (``"gzip"`` or ``"deflate"``) body that inflates to ``N``
+        bytes (the answer padded with JSON whitespace); ``keys_patch={...}``
+        merges these members into every key of a ``/v1/keys`` answer (a value of
+        :data:`~okta_guard.testing.OMIT` removes the member).
         """
-        self._core.faults.add(
-            Fault(endpoint, status, dict(headers or {}), body, delay, disconnect, server, times)
+        body_fault = bool(drip or stall or bomb is not None or keys_patch is not None)
+        self._faults.add(
+            Fault(
+                endpoint,
+                _status(status, body_fault),
+                dict(headers or {}),
+                body,
+                delay,
+                disconnect,
+                server,
+                times,
+                drip,
+                stall,
+                bomb,
+                encoding,
+                keys_patch,
+            )
         )
 
     def start_outage(
         self,
         endpoint: str = "*",
-        status: int | None = 503,
+        status: int | None = _UNSET,
         *,
         headers: Mapping[str, str] | None = None,
         body: Any = None,
         delay: float = 0.0,
         disconnect: bool = False,
         server: str | None = None,
+        drip: float = 0.0,
+        stall: bool = False,
+        bomb: int | None = None,
+        encoding: str = "gzip",
+        keys_patch: Mapping[str, Any] | None = None,
     ) -> None:
-        """Fail every request to ``endpoint`` (default all) until :meth:`end_outage`."""
-        fault = Fault(endpoint, status, dict(headers or {}), body, delay, disconnect, server)
-        self._core.faults.set_outage(fault)
+        """Fail every request to ``endpoint`` (default all) until :meth:`end_outage`.
+
+        Takes the arguments of :meth:`fail_next` except ``times``.
+        """
+        body_fault = bool(drip or stall or bomb is not None or keys_patch is not None)
+        fault = Fault(
+            endpoint,
+            _status(status, body_fault),
+            dict(headers or {}),
+            body,
+            delay,
+            disconnect,
+            server,
+            1,
+            drip,
+            stall,
+            bomb,
+            encoding,
+            keys_patch,
+        )
+        self._faults.set_outage(fault)
 
     def end_outage(self) -> None:
         """End the outage started by :meth:`start_outage`."""
-        self._core.faults.set_outage(None)
+        self._faults.set_outage(None)
 
     @contextlib.contextmanager
     def outage(
-        self, endpoint: str = "*", status: int | None = 503, **kwargs: Any
+        self, endpoint: str = "*", status: int | None = _UNSET, **kwargs: Any
     ) -> Iterator[None]:
         """``with okta.outage("keys"):`` — a sustained outage for the block."""
         self.start_outage(endpoint, status, **kwargs)

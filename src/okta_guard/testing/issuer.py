@@ -18,7 +18,10 @@ from .asgi import MockIssuerApp
 from .authserver import AuthServer
 from .clients import PublicKeyLike, RegisteredClient, load_public_keys
 from .core import IssuerCore
+from .cors import CorsPolicy
 from .faults import FaultInjection
+from .hooks import HookCallable, TokenHook
+from .keycontrol import KeyControls
 from .keys import SigningKey
 from .records import MockRequest, MockResponse, RequestRecord
 from .server import LoopbackServer
@@ -31,7 +34,7 @@ IN_PROCESS_BASE_URL = "http://okta.localhost"
 """The org URL of a mock issuer that is not running a real server."""
 
 
-class MockIssuer(FaultInjection):
+class MockIssuer(FaultInjection, KeyControls):
     """A faithful local stand-in for an Okta org and its custom authorization servers.
 
     In-process by default (``okta.transport``, ``okta.app``); ``start()`` or a
@@ -43,7 +46,16 @@ class MockIssuer(FaultInjection):
     The real server speaks https with ``ssl_context`` (a server context), or with
     ``tls=True``: a throw-away CA and certificate (needs ``trustme``) exposed as
     :attr:`ca_file` and :attr:`client_ssl_context`.
+
+    ``cors_origins`` are the Trusted Origins browsers may call from (default
+    ``None``: every loopback origin).  ``rate_limit`` sets per-minute limits
+    (``/v1/token``, ``/v1/introspect`` and ``/v1/revoke`` have Okta's defaults
+    anyway); one app may use ``app_rate_share`` of a bucket (Okta: 50 %).
+    ``token_hook`` is a token inline hook: a callable, an http(s) URL or a
+    :class:`~okta_guard.testing.TokenHook`.
     """
+
+    _core: IssuerCore
 
     def __init__(
         self,
@@ -60,7 +72,10 @@ class MockIssuer(FaultInjection):
         token_lifetime: int = 3600,
         keep_expired_keys: int = 1,
         rate_limit: int | Mapping[str, int] | None = None,
+        app_rate_share: float = 0.5,
         log_limit: int | None = 100_000,
+        cors_origins: Iterable[str] | None = None,
+        token_hook: str | HookCallable | TokenHook | None = None,
     ) -> None:
         self._core = IssuerCore(
             base_url=IN_PROCESS_BASE_URL,
@@ -69,6 +84,10 @@ class MockIssuer(FaultInjection):
             token_lifetime=token_lifetime,
             log_limit=log_limit,
         )
+        self._faults = self._core.faults
+        self._core.cors = CorsPolicy(cors_origins)
+        self._core.rate_limits.app_share = app_rate_share
+        self._core.token_hook = TokenHook.of(token_hook)
         self._default = auth_server
         self._keep_expired = keep_expired_keys
         self._tls: LocalTLS | None = None
@@ -87,7 +106,8 @@ class MockIssuer(FaultInjection):
             for endpoint, limit in rate_limit.items():
                 self.set_rate_limit(limit, endpoint)
         # the shells hold the core, not this object, so an unclosed issuer can be freed
-        self.transport = MockIssuerTransport(self._core.handle)
+        core = self._core
+        self.transport = MockIssuerTransport(core.handle, closed=lambda: core.closed)
         """httpx transport serving this mock in-process (sync and async clients)."""
         self.app = MockIssuerApp(self._core.handle)
         """ASGI application serving this mock."""
@@ -173,6 +193,11 @@ class MockIssuer(FaultInjection):
         issue ``token_type: DPoP`` tokens bound by ``cnf.jkt``.
         """
         keys = load_public_keys(public_key)
+        wants_jwt = auth_methods is not None and "client_secret_jwt" in auth_methods
+        if wants_jwt and (client_secret is None or len(client_secret) < 32):
+            raise ValueError(
+                "client_secret_jwt needs a client secret of at least 32 characters, as Okta"
+            )
         methods = (
             frozenset(auth_methods)
             if auth_methods is not None
@@ -196,13 +221,20 @@ class MockIssuer(FaultInjection):
 
     def set_rate_limit(self, per_minute: int | None, endpoint: str = "*") -> None:
         """Limit ``endpoint`` (default: each endpoint) to ``per_minute`` requests per minute,
-        per authorization server, like Okta; ``None`` removes the limit."""
+        per authorization server, like Okta; ``None`` goes back to the default (Okta's
+        limit on token, introspect and revoke; none on keys and discovery)."""
         self._core.rate_limits.set_limit(endpoint, per_minute)
 
-    # -- tokens and keys ---------------------------------------------------------------
+    @property
+    def token_hook(self) -> TokenHook | None:
+        """The token inline hook, if any (set a callable, a URL, a TokenHook or ``None``)."""
+        return self._core.token_hook
 
-    def _server_state(self, server: str | None) -> AuthServer:
-        return self._core.server(server or self._default)
+    @token_hook.setter
+    def token_hook(self, value: str | HookCallable | TokenHook | None) -> None:
+        self._core.token_hook = TokenHook.of(value)
+
+    # -- tokens ------------------------------------------------------------------------
 
     def mint_token(
         self,
@@ -241,46 +273,6 @@ class MockIssuer(FaultInjection):
             key=key,
         )
 
-    def rotate_keys(self, server: str | None = None, *, keep_previous: bool = True) -> str:
-        """Rotate like Okta: NEXT becomes ACTIVE, a new NEXT is published, the old ACTIVE
-        stays published as EXPIRED (dropped at once if ``keep_previous`` is false).
-        Returns the new active ``kid``."""
-        self._check_open()
-        with self._core.lock:
-            return self._server_state(server).keys.rotate(keep_previous=keep_previous).kid
-
-    def schedule_rotation(self, in_seconds: float, server: str | None = None) -> None:
-        """Rotate automatically ``in_seconds`` from now (on the mock's clock).
-
-        Until then ``/v1/keys`` sends a ``max-age`` that ends at the rotation, as Okta
-        shortens it near a rotation.
-        """
-        with self._core.lock:
-            self._server_state(server).rotation_at = self._core.clock() + in_seconds
-
-    def drop_expired_keys(self, server: str | None = None) -> None:
-        """Stop publishing EXPIRED keys (tokens they signed stop verifying)."""
-        with self._core.lock:
-            self._server_state(server).keys.drop_expired()
-
-    def active_kid(self, server: str | None = None) -> str:
-        """The ``kid`` of the key signing new tokens."""
-        return self._server_state(server).keys.active.kid
-
-    def jwks(self, server: str | None = None) -> dict[str, Any]:
-        """The key set ``/v1/keys`` serves right now."""
-        ring = self._server_state(server).keys
-        return {"keys": [k.public_jwk() for k in ring.published()]}
-
-    def revoke(self, token: str, server: str | None = None) -> None:
-        """Revoke ``token`` directly (introspection then reports it inactive)."""
-        import jwt
-
-        jti = jwt.decode(token, options={"verify_signature": False}).get("jti")
-        if isinstance(jti, str):
-            with self._core.lock:
-                self._server_state(server).revoked.add(jti)
-
     # -- faults and the log ------------------------------------------------------------
 
     @property
@@ -311,14 +303,6 @@ class MockIssuer(FaultInjection):
             self._core.counts.clear()
 
     # -- serving -----------------------------------------------------------------------
-
-    @property
-    def _closed(self) -> bool:
-        return self._core.closed
-
-    def _check_open(self) -> None:
-        if self._closed:
-            raise RuntimeError("this MockIssuer is closed; create a new one")
 
     def handle(self, request: MockRequest) -> MockResponse:
         """Serve one request (the sans-IO entry point every shell uses)."""

@@ -19,6 +19,7 @@ __all__ = [
     "MockRequest",
     "MockResponse",
     "RequestRecord",
+    "check_endpoint",
     "json_response",
     "oauth_error",
     "okta_api_error",
@@ -26,6 +27,14 @@ __all__ = [
 
 ENDPOINTS = ("metadata", "keys", "token", "introspect", "revoke")
 """Endpoint names used by ``fail_next``, outages, rate limits and the request log."""
+
+
+def check_endpoint(endpoint: str) -> str:
+    """Validate an endpoint name (``"*"`` means every endpoint)."""
+    if endpoint != "*" and endpoint not in ENDPOINTS:
+        raise ValueError(f"unknown endpoint {endpoint!r}; use one of {', '.join(ENDPOINTS)} or '*'")
+    return endpoint
+
 
 _SECRET_HEADERS = frozenset({"authorization", "cookie", "dpop"})
 _SECRET_FIELDS = frozenset({"client_secret", "client_assertion", "token", "assertion"})
@@ -67,6 +76,9 @@ class MockResponse:
     """One HTTP response; ``delay`` (seconds) is applied by the shell before sending.
 
     ``disconnect`` asks the shell to drop the connection instead of answering.
+    ``drip`` (seconds) asks it to send the headers (with the full ``Content-Length``)
+    and then the body one byte every ``drip`` seconds; ``stall`` to send the headers
+    and then nothing until the client gives up.
     """
 
     status: int
@@ -74,6 +86,8 @@ class MockResponse:
     body: bytes = b""
     delay: float = 0.0
     disconnect: bool = False
+    drip: float = 0.0
+    stall: bool = False
 
     def json(self) -> Any:
         """The body parsed as JSON."""
