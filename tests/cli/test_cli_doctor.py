@@ -481,3 +481,54 @@ def test_routes_app_that_cannot_be_loaded(okta: MockIssuer) -> None:
     step = _doctor(["--issuer", okta.issuer, "--app", "tests.cli.no_such_module:app"])["routes"]
     assert step.status == "fail"
     assert "cannot load" in step.summary
+
+
+# -- the pure pieces ------------------------------------------------------------------
+
+
+def test_report_text_has_one_line_per_step_and_fixes_only_for_problems() -> None:
+    from okta_guard.cli.doctor.report import exit_code, render_json, render_text
+
+    steps = [
+        Step("issuer", "ok", "fine", "never shown"),
+        Step("keys", "warn", "odd", "look at it"),
+        Step("token", "fail", "refused", "do this"),
+        Step("verify", "skip", "not run"),
+    ]
+    text = render_text("https://x/oauth2/default", steps, width=200)
+    lines = text.splitlines()
+    assert lines[0] == "okta-guard doctor: https://x/oauth2/default"
+    assert [line.split()[0] for line in lines[1:] if not line.strip().startswith("fix:")][:4] == [
+        "ok",
+        "warn",
+        "FAIL",
+        "skip",
+    ]
+    assert "never shown" not in text
+    assert "fix: look at it" in text and "fix: do this" in text
+    assert lines[-1].startswith("1 check(s) failed (1 ok, 1 warning(s), 1 failed, 1 skipped)")
+    assert exit_code(steps) == 1
+    assert exit_code(steps[:2]) == 0
+    assert render_json("t", steps[:2])["ok"] is True
+
+
+def test_route_verdicts_with_alternatives() -> None:
+    from okta_guard.cli.doctor.routes_step import route_verdict
+    from okta_guard.protect.audit import RouteInfo
+
+    either = RouteInfo("/r", ("GET",), "r", any_of=("a", "b"), protected=True, source="x")
+    assert route_verdict(either, frozenset({"b"})) == "ok"
+    assert route_verdict(either, frozenset({"c"})) == "403 (needs one of a b)"
+    assert route_verdict(either, None) == "needs one of a b"
+    middleware = RouteInfo("/m", ("GET",), "m", protected=True, source="middleware")
+    assert route_verdict(middleware, frozenset()) == "ok"
+    assert route_verdict(middleware, None) == "needs a valid token"
+
+
+def test_issuer_suggestions_leave_unknown_shapes_alone() -> None:
+    from okta_guard.cli.doctor.issuer_form import suggest_issuer
+
+    assert suggest_issuer("https://x.okta.com/some/where") == ("https://x.okta.com/some/where", [])
+    issuer, notes = suggest_issuer(" https://x.okta.com/oauth2/default/ ")
+    assert issuer == "https://x.okta.com/oauth2/default"
+    assert notes == ["removed white space", "removed the trailing slash (Okta's issuer has none)"]
