@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import socket
@@ -404,9 +405,58 @@ def test_access_denied_is_explained(okta: MockIssuer) -> None:
 
 def test_dpop_required_is_explained(okta: MockIssuer) -> None:
     step = _doctor(_full(okta, client="dpop-app"), _env())["token"]
-    assert step.status == "fail"
+    # a client without DPoP fails; one that switches to DPoP when asked gets a bound token
+    assert step.status in ("fail", "warn")
     assert "DPoP" in step.summary
     assert "Require Demonstrating Proof of Possession" in step.fix
+
+
+def test_dpop_bound_token_is_explained() -> None:
+    import datetime as dt
+
+    from okta_guard.cli.doctor.token_step import token_step
+    from okta_guard.models import ServiceToken
+
+    expires = dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=1)
+    bound = ServiceToken("x.y.z", "DPoP", expires, frozenset({"orders:read"}))
+    step, token = token_step(
+        lambda: bound, client_id="svc", scopes=["orders:read"], auth_method="client_secret_basic"
+    )
+    assert token is bound
+    assert step.status == "warn"
+    assert "requires DPoP" in step.summary
+    assert "must accept DPoP" in step.fix
+
+
+def test_dpop_refusal_still_checks_the_audience() -> None:
+    from okta_guard.cli.doctor.verify_step import verify_step
+    from okta_guard.errors import InvalidTokenError
+
+    def refuse(token: str) -> Any:
+        raise InvalidTokenError(reason="dpop_bound")
+
+    payload = base64.urlsafe_b64encode(json.dumps({"aud": "api://default"}).encode())
+    token = "e30." + payload.decode().rstrip("=") + ".c2ln"
+    step, _ = verify_step(refuse, token, issuer="https://x/oauth2/default", audience="api://x")
+    assert step.status == "fail"
+    assert "'api://default'" in step.summary and "'api://x'" in step.summary
+    step, _ = verify_step(
+        refuse, token, issuer="https://x/oauth2/default", audience="api://default"
+    )
+    assert step.status == "warn"
+    assert "DPoP-bound" in step.summary
+
+
+def test_a_dripping_answer_is_cut_at_the_deadline(okta: MockIssuer) -> None:
+    from okta_guard.cli.doctor.runner import fetch
+
+    okta.fail_next("keys", status=200, body={"keys": [{"kid": "x" * 200}]}, drip=0.05)
+    started = time.monotonic()
+    with httpx.Client(timeout=0.5) as client:
+        answer = fetch(client, okta.jwks_uri)
+    assert time.monotonic() - started < 5
+    assert answer.status == 0
+    assert "longer than" in (answer.error or "")
 
 
 def test_incomplete_client_configuration(okta: MockIssuer) -> None:
@@ -532,3 +582,15 @@ def test_issuer_suggestions_leave_unknown_shapes_alone() -> None:
     issuer, notes = suggest_issuer(" https://x.okta.com/oauth2/default/ ")
     assert issuer == "https://x.okta.com/oauth2/default"
     assert notes == ["removed white space", "removed the trailing slash (Okta's issuer has none)"]
+
+
+def test_an_oversized_answer_is_not_read_whole(okta: MockIssuer) -> None:
+    from okta_guard.cli.doctor.runner import MAX_BODY, fetch
+
+    okta.fail_next("keys", status=200, body={"keys": [], "pad": "x" * (MAX_BODY + 10)})
+    with httpx.Client(timeout=5.0) as client:
+        answer = fetch(client, okta.jwks_uri)
+    assert answer.status == 0
+    assert "larger than" in (answer.error or "")
+    step = _doctor(["--issuer", okta.issuer])["keys"]
+    assert step.status == "ok"  # the fault was used up; the real key set is fine

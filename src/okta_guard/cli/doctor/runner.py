@@ -38,16 +38,19 @@ MAX_BODY = 1 << 20
 
 
 def fetch(client: httpx.Client, url: str) -> Answer:
-    """GET ``url``; the body is read up to :data:`MAX_BODY` bytes."""
+    """GET ``url``; the body is read up to :data:`MAX_BODY` bytes, the whole answer within
+    twice the client's read timeout (a server that drips its body is cut off)."""
+    limit = 2 * (client.timeout.read or 10.0)
+    deadline = time.monotonic() + limit
     try:
         with client.stream("GET", url, headers={"Accept": "application/json"}) as response:
             body = bytearray()
             for chunk in response.iter_bytes():
                 body += chunk
                 if len(body) > MAX_BODY:
-                    return Answer(
-                        url, response.status_code, dict(response.headers), b"", "too large"
-                    )
+                    return Answer(url, error=f"the answer is larger than {MAX_BODY} bytes")
+                if time.monotonic() > deadline:
+                    return Answer(url, error=f"the answer took longer than {limit:g} s")
             return Answer(url, response.status_code, dict(response.headers), bytes(body))
     except httpx.TimeoutException:
         return Answer(url, error="timed out")

@@ -103,6 +103,20 @@ def token_step(
         f"{' '.join(granted) or '(none)'}"
     )
     details = {**details, "token_type": token.token_type, "granted": granted}
+    if token.token_type.lower() == "dpop":
+        return (
+            Step(
+                "token",
+                "warn",
+                summary + "; the app requires DPoP (Require Demonstrating Proof of Possession)",
+                "The token is bound to this run's DPoP key: the API must accept DPoP tokens and "
+                "every caller must send proofs. If that is not intended, turn 'Require "
+                "Demonstrating Proof of Possession (DPoP) header in token requests' off under "
+                "Applications > your app > General.",
+                details,
+            ),
+            token,
+        )
     missing = sorted(set(scopes) - set(granted))
     if missing:
         return (

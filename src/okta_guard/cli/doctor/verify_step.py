@@ -52,7 +52,10 @@ def verify_step(
     except InvalidTokenError as exc:
         claims = unverified_claims(token)
         details: dict[str, Any] = {"reason": exc.reason, "audience": audience, "issuer": issuer}
-        if exc.reason == "wrong_audience":
+        dpop = "dpop" in exc.reason
+        if exc.reason == "wrong_audience" or (
+            dpop and audience not in _audiences(claims.get("aud"))
+        ):
             found = _audiences(claims.get("aud"))
             details["token_audience"] = found
             shown = " ".join(repr(a) for a in found) or "(none)"
@@ -84,14 +87,15 @@ def verify_step(
                 ),
                 None,
             )
-        if exc.reason == "dpop_bound":
+        if dpop:
             return (
                 Step(
                     "verify",
                     "warn",
-                    "the token is DPoP-bound (cnf.jkt): an API accepts it only with a DPoP proof",
-                    "The API must accept DPoP tokens, and callers must send a proof with each "
-                    "request.",
+                    "the token is DPoP-bound (cnf.jkt): an API accepts it only with a DPoP "
+                    f"proof; its audience {audience!r} matches",
+                    "The API must accept DPoP tokens, and callers must send a fresh proof with "
+                    "each request ('okta-guard request' does).",
                     details,
                 ),
                 None,
