@@ -594,3 +594,53 @@ def test_an_oversized_answer_is_not_read_whole(okta: MockIssuer) -> None:
     assert "larger than" in (answer.error or "")
     step = _doctor(["--issuer", okta.issuer])["keys"]
     assert step.status == "ok"  # the fault was used up; the real key set is fine
+
+
+def test_doctor_end_to_end_against_the_mock_issuer_command_over_tls() -> None:
+    import os
+    import subprocess
+    import sys
+
+    mock = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "okta_guard",
+            "mock-issuer",
+            "--port",
+            "0",
+            "--tls",
+            "--client",
+            f"svc:{SECRET}:orders:read",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert mock.stdout is not None and mock.stderr is not None
+        issuer = mock.stdout.readline().strip()
+        ca_file = mock.stderr.readline().split()[3]
+        env = {
+            **os.environ,
+            "SSL_CERT_FILE": ca_file,
+            "OKTA_ISSUER": issuer,
+            "OKTA_AUDIENCE": "api://default",
+            "OKTA_CLIENT_ID": "svc",
+            "OKTA_CLIENT_SECRET": SECRET,
+            "OKTA_SCOPES": "orders:read",
+        }
+        done = subprocess.run(
+            [sys.executable, "-m", "okta_guard", "doctor"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    finally:
+        mock.terminate()
+        mock.communicate(timeout=10)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert issuer.startswith("https://")
+    assert "all checks passed (7 ok" in done.stdout
