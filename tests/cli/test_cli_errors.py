@@ -204,3 +204,20 @@ def test_unexpected_errors_are_one_line_and_traceback_with_vv(
     assert "unexpected TypeError: something odd" in err
     with pytest.raises(TypeError):
         main(["-vv", "decode", "x.y.z"])
+
+
+def test_routes_of_an_app_that_needs_configuration_says_so() -> None:
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [sys.executable, "-m", "okta_guard", "routes", "examples.fastapi_app:app"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={k: v for k, v in os.environ.items() if not k.startswith("OKTA_")},
+    )
+    assert done.returncode == 1
+    assert done.stderr.count("\n") == 1
+    assert "Building examples.fastapi_app:app needs its configuration" in done.stderr
+    assert "OKTA_ISSUER" in done.stderr

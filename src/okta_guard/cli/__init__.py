@@ -25,7 +25,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="okta-guard",
         description=(
             "Okta access tokens for APIs and service apps: get service tokens, verify and "
-            "decode access tokens, audit routes, and run a local mock Okta issuer."
+            "decode access tokens, audit routes, diagnose a configuration step by step "
+            "(doctor), and run a local mock Okta issuer."
         ),
     )
     parser.add_argument("--version", action="store_true", help="print the version and exit")

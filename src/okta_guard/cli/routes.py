@@ -56,16 +56,26 @@ def load_app(target: str, factory: bool = False) -> Any:
         raise ConfigurationError(f"{target!r} is not MODULE:APP (e.g. myservice.main:app).")
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
+    missing = object()
     try:
-        obj: Any = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise ConfigurationError(f"Cannot import {module_name!r}: {exc}.") from None
-    for part in attr.split("."):
         try:
-            obj = getattr(obj, part)
-        except AttributeError:
-            raise ConfigurationError(f"{module_name!r} has no attribute {attr!r}.") from None
-    return obj() if factory else obj
+            obj: Any = importlib.import_module(module_name)
+        except ImportError as exc:
+            raise ImportError(f"Cannot import {module_name!r}: {exc}.") from None
+        for part in attr.split("."):
+            obj = getattr(obj, part, missing)
+            if obj is missing:
+                break
+        else:
+            return obj() if factory else obj
+    except ImportError as exc:
+        raise ConfigurationError(str(exc)) from None
+    except ConfigurationError as exc:  # e.g. the module builds its app from OKTA_* settings
+        raise ConfigurationError(
+            f"Building {target} needs its configuration, which is missing or wrong: "
+            f"{exc.description}"
+        ) from None
+    raise ConfigurationError(f"{module_name!r} has no attribute {attr!r}.")
 
 
 def run(args: argparse.Namespace) -> int:
