@@ -644,3 +644,20 @@ def test_doctor_end_to_end_against_the_mock_issuer_command_over_tls() -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     assert issuer.startswith("https://")
     assert "all checks passed (7 ok" in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("argv", "env", "source"),
+    [
+        (["--domain", "http://dev-1.okta.com"], {}, "--domain"),
+        (["--domain", "dev-1-admin.okta.com"], {}, "--domain"),
+        ([], {"OKTA_DOMAIN": "http://dev-1.okta.com"}, "OKTA_DOMAIN"),
+    ],
+)
+def test_domain_typos_name_the_issuer_to_use(
+    argv: list[str], env: dict[str, str], source: str
+) -> None:
+    issuer = _doctor(argv, env)["issuer"]
+    assert issuer.status == "fail"
+    assert issuer.details["source"] == source
+    assert issuer.details["suggestion"] == "https://dev-1.okta.com/oauth2/default"
