@@ -62,13 +62,7 @@ def _raw_issuer(args: argparse.Namespace, env: Mapping[str, str]) -> tuple[str |
     if args.issuer:
         return args.issuer, "--issuer"
     if args.domain:
-        server = args.auth_server or "default"
-        try:
-            return issuer_from_domain(args.domain, server), "--domain"
-        except ConfigurationError:
-            domain = args.domain.strip().rstrip("/")
-            prefix = "" if "://" in domain else "https://"
-            return f"{prefix}{domain}/oauth2/{server}", "--domain"
+        return _from_domain(args.domain, args.auth_server or "default"), "--domain"
     if args.credential:
         from okta_guard.call.credential_store import CredentialStore
 
@@ -78,11 +72,18 @@ def _raw_issuer(args: argparse.Namespace, env: Mapping[str, str]) -> tuple[str |
     domain = env.get("OKTA_DOMAIN", "").strip()
     if domain:
         server = env.get("OKTA_AUTH_SERVER_ID", "").strip() or "default"
-        try:
-            return issuer_from_domain(domain, server), "OKTA_DOMAIN"
-        except ConfigurationError:
-            return f"https://{domain}/oauth2/{server}", "OKTA_DOMAIN"
+        return _from_domain(domain, server), "OKTA_DOMAIN"
     return None, "nowhere"
+
+
+def _from_domain(domain: str, server: str) -> str:
+    """The issuer a domain names; when it is not usable, the raw URL for the form step."""
+    try:
+        return issuer_from_domain(domain, server)
+    except ConfigurationError:
+        domain = domain.strip().rstrip("/")
+        prefix = "" if "://" in domain else "https://"
+        return f"{prefix}{domain}/oauth2/{server}"
 
 
 def _has_client(args: argparse.Namespace, env: Mapping[str, str]) -> bool:
