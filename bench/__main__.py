@@ -1,7 +1,10 @@
 """Run every ``bench/bench_*.py`` module in one process, one section each.
 
 Each module exposes ``main() -> None`` and prints its own table with the
-ratios against its peers measured in the same run.  Pass module names (e.g.
+ratios against its peers measured in the same run: ``bench_verify`` (token
+verification), ``bench_middleware`` (protecting an app), ``bench_client``
+(calling an API) and ``bench_mock`` (the mock issuer's loopback latency against
+a bare ``http.server`` floor).  Pass module names (e.g.
 ``python -m bench verify``) to run only some.
 """
 

@@ -32,7 +32,7 @@ import httpx
 from okta_guard.testing import MockIssuer
 
 REQUESTS = 50
-ROUNDS = 9
+ROUNDS = 15
 TOKEN_FORM = {"grant_type": "client_credentials", "scope": "bench"}
 
 

@@ -610,3 +610,54 @@ def test_payload_swapped_under_a_valid_signature_rejected() -> None:
     head, _, sig = token().split(".")
     evil = b64u_json(claims(scp=["admin"]))
     assert rejected(verifier(), f"{head}.{evil}.{sig}") == "bad_signature"
+
+
+# Row "token whose iss names none of the configured issuers (several issuers)" ---------
+
+
+def test_unknown_issuer_refused_before_any_fetch_without_memory_growth() -> None:
+    from okta_guard import MultiIssuerVerifier
+
+    endpoint = JwksEndpoint()
+    multi = MultiIssuerVerifier([verifier(endpoint)])
+    for n in range(200):
+        stranger = token(claims(iss=f"https://org{n}.example.com/oauth2/default"))
+        with pytest.raises(InvalidTokenError) as info:
+            multi.verify(stranger)
+        assert info.value.reason == "unknown_issuer"
+    for near in (ISSUER + "/", ISSUER.upper(), ISSUER + "x", ISSUER[:-1]):
+        with pytest.raises(InvalidTokenError):
+            multi.verify(token(claims(iss=near)))
+    assert endpoint.log == []  # no discovery, no key fetch
+    assert multi.stats[ISSUER].cached_tokens == 0
+    assert multi.verify(token()).issuer == ISSUER
+
+
+# Row "introspection says active: false" -------------------------------------------------
+
+
+async def test_introspection_inactive_refused_within_the_cache_time() -> None:
+    from okta_guard.verify.introspection import IntrospectionAnswer
+
+    class Introspector:
+        issuer = ISSUER
+        active = True
+
+        def introspect(self, raw: str) -> IntrospectionAnswer:
+            return IntrospectionAnswer(active=self.active)
+
+        async def introspect_async(self, raw: str) -> IntrospectionAnswer:
+            return self.introspect(raw)
+
+    clock = FakeClock(NOW)
+    okta = Introspector()
+    v = verifier(clock=clock, introspection=okta)
+    tok = token()
+    access = await v.verify_async(tok)
+    assert await v.introspect_async(tok, access) is access
+    okta.active = False  # revoked at Okta
+    clock.advance(30)
+    with pytest.raises(InvalidTokenError) as info:
+        await v.introspect_async(tok, access)
+    assert info.value.reason == "revoked"
+    assert v.verify(tok) is access  # routes without introspection keep the local verdict

@@ -18,6 +18,8 @@ __version__ = "0.1.0"
 
 _EXPORTS: dict[str, str] = {
     "TokenVerifier": "okta_guard.verify.verifier",
+    "MultiIssuerVerifier": "okta_guard.verify.multi",
+    "IntrospectionClient": "okta_guard.call.introspection",
     "AccessToken": "okta_guard.models",
     "ServiceToken": "okta_guard.models",
     "OktaGuardMiddleware": "okta_guard.protect.middleware",
@@ -47,9 +49,11 @@ __all__ = [
     "AccessToken",
     "ConfigurationError",
     "InsufficientScopeError",
+    "IntrospectionClient",
     "InvalidRequestError",
     "InvalidTokenError",
     "IssuerUnavailableError",
+    "MultiIssuerVerifier",
     "OktaGuardError",
     "OktaGuardMiddleware",
     "ProtectedResourceMetadata",
@@ -74,6 +78,7 @@ __all__ = [
 if TYPE_CHECKING:
     from okta_guard.call.client import RetrySettings, TokenCache, TokenClient
     from okta_guard.call.httpx_auth import TokenAuth
+    from okta_guard.call.introspection import IntrospectionClient
     from okta_guard.errors import (
         ConfigurationError,
         InsufficientScopeError,
@@ -91,6 +96,7 @@ if TYPE_CHECKING:
     from okta_guard.protect.public import public
     from okta_guard.protect.scopes import require_scopes
     from okta_guard.settings import issuer_from_domain
+    from okta_guard.verify.multi import MultiIssuerVerifier
     from okta_guard.verify.stats import VerifierStats
     from okta_guard.verify.verifier import TokenVerifier
 

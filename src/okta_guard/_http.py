@@ -15,7 +15,10 @@ and never raise: every failure becomes an :class:`~okta_guard._sansio.HttpRespon
   compressed bomb cannot expand in memory; ``Content-Length`` above the cap is refused
   before reading.  Other content encodings are refused.
 
-Redirects are never followed.
+Redirects are never followed.  Every outbound call of the product goes through these two
+functions - key set, discovery, token, and any new one such as introspection, which
+passes ``HttpRequest(url, method="POST", headers=..., form=..., max_bytes=...)`` and gets
+the same bounds for free.
 """
 
 from __future__ import annotations
@@ -28,9 +31,16 @@ from typing import Any
 
 import httpx
 
-from okta_guard._sansio import Deadline, HttpRequest, HttpResponse
+from okta_guard import telemetry
+from okta_guard._sansio import Deadline, HttpRequest, HttpResponse, call_kind
 
-__all__ = ["DEFAULT_MAX_BYTES", "BodyTooLarge", "Decoder", "send_async", "send_sync"]
+__all__ = [
+    "DEFAULT_MAX_BYTES",
+    "BodyTooLarge",
+    "Decoder",
+    "send_async",
+    "send_sync",
+]
 
 #: Largest decoded response body accepted when the request names no cap, in bytes.
 DEFAULT_MAX_BYTES = 1024 * 1024
@@ -121,7 +131,10 @@ def _timeout(base: httpx.Timeout, remaining: float) -> httpx.Timeout:
 
 
 def _build(
-    client: httpx.Client | httpx.AsyncClient, request: HttpRequest, remaining: float
+    client: httpx.Client | httpx.AsyncClient,
+    request: HttpRequest,
+    remaining: float,
+    trace: Any = None,
 ) -> httpx.Request:
     headers = dict(_ACCEPT)
     headers.update(request.headers)
@@ -131,6 +144,7 @@ def _build(
         headers=headers,
         data=dict(request.form) if request.form is not None else None,
         timeout=_timeout(client.timeout, remaining),
+        extensions={"trace": trace} if trace is not None else None,
     )
 
 
@@ -153,35 +167,64 @@ def _failure(exc: BaseException, deadline: Deadline) -> HttpResponse:
 
 
 class _Watchdog:
-    """Shuts the response's socket down at the deadline, interrupting a blocked sync read."""
+    """Shuts a sync request's socket down at the deadline, interrupting a blocked read.
 
-    def __init__(self, response: httpx.Response, deadline: Deadline) -> None:
+    It learns the socket from httpcore's ``trace`` hook as soon as a new connection is
+    made (so a server that drips its *headers* is cut off too) and from the response's
+    ``network_stream`` (a reused keep-alive connection).  Other transports have no
+    socket to watch; the deadline is then checked between chunks only.
+    """
+
+    _CONNECTED = frozenset({"connection.connect_tcp.complete", "connection.start_tls.complete"})
+
+    def __init__(self, deadline: Deadline) -> None:
         self._lock = threading.Lock()
         self._over = False
-        self._timer: threading.Timer | None = None
-        stream = response.extensions.get("network_stream")
+        self._fired = False
+        self._sock: socket.socket | None = None
+        self._timer = threading.Timer(deadline.remaining(), self._fire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def trace(self, name: str, info: dict[str, Any]) -> None:
+        """httpcore's trace hook: watch the socket of a connection as soon as it exists."""
+        if name in self._CONNECTED:
+            self.watch(info.get("return_value"))
+
+    def watch(self, stream: Any) -> None:
+        """Watch the socket under an httpcore network stream (if it has one)."""
         sock = None
         if stream is not None:
             with contextlib.suppress(Exception):
                 sock = stream.get_extra_info("socket")
-        if isinstance(sock, socket.socket):
+        if not isinstance(sock, socket.socket):
+            return
+        with self._lock:
+            if self._over:
+                return
             self._sock = sock
-            self._timer = threading.Timer(deadline.remaining(), self._fire)
-            self._timer.daemon = True
-            self._timer.start()
+            fired = self._fired
+        if fired:
+            _shutdown(sock)
 
     def _fire(self) -> None:
         with self._lock:
             if self._over:
                 return
-            with contextlib.suppress(OSError):
-                self._sock.shutdown(socket.SHUT_RDWR)
+            self._fired = True
+            sock = self._sock
+        if sock is not None:
+            _shutdown(sock)
 
     def stop(self) -> None:
         with self._lock:
             self._over = True
-        if self._timer is not None:
-            self._timer.cancel()
+        self._timer.cancel()
+
+
+def _shutdown(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
 
 
 def _in_memory(response: httpx.Response, limit: int) -> bytes:
@@ -206,12 +249,23 @@ def _read_sync(response: httpx.Response, limit: int, deadline: Deadline) -> byte
 
 
 def send_sync(client: httpx.Client, request: HttpRequest, deadline: Deadline) -> HttpResponse:
-    """Perform ``request`` with ``client`` within ``deadline``; every failure is an ``error``."""
+    """Perform ``request`` with ``client`` within ``deadline``; every failure is an ``error``.
+
+    With telemetry on, the request is one CLIENT span (:mod:`okta_guard.telemetry`).
+    """
+    with telemetry.outbound(call_kind(request), request.method, request.url) as span:
+        response = _send_sync(client, request, deadline)
+        span.done(response.status, response.error)
+    return response
+
+
+def _send_sync(client: httpx.Client, request: HttpRequest, deadline: Deadline) -> HttpResponse:
     limit = request.max_bytes if request.max_bytes is not None else DEFAULT_MAX_BYTES
+    watchdog = _Watchdog(deadline)
     try:
-        built = _build(client, request, deadline.remaining())
+        built = _build(client, request, deadline.remaining(), watchdog.trace)
         response = client.send(built, stream=True, auth=None, follow_redirects=False)
-        watchdog = _Watchdog(response, deadline)
+        watchdog.watch(response.extensions.get("network_stream"))
         try:
             body = _read_sync(response, limit, deadline)
         except BodyTooLarge:
@@ -224,6 +278,8 @@ def send_sync(client: httpx.Client, request: HttpRequest, deadline: Deadline) ->
         return HttpResponse(response.status_code, response.headers, body)
     except Exception as exc:  # any transport failure is "unreachable", never a crash
         return _failure(exc, deadline)
+    finally:
+        watchdog.stop()
 
 
 async def _read_async(response: httpx.Response, limit: int, deadline: Deadline) -> bytes:
@@ -246,6 +302,15 @@ async def send_async(
 
     The driver (:func:`~okta_guard._sansio.drive_async`) cancels it at the deadline.
     """
+    with telemetry.outbound(call_kind(request), request.method, request.url) as span:
+        response = await _send_async(client, request, deadline)
+        span.done(response.status, response.error)
+    return response
+
+
+async def _send_async(
+    client: httpx.AsyncClient, request: HttpRequest, deadline: Deadline
+) -> HttpResponse:
     limit = request.max_bytes if request.max_bytes is not None else DEFAULT_MAX_BYTES
     try:
         built = _build(client, request, deadline.remaining())

@@ -24,12 +24,15 @@ from collections.abc import Awaitable, Callable, Generator, Mapping
 from dataclasses import dataclass, field
 from typing import TypeAlias, TypeVar, Union
 
+from okta_guard import telemetry
+
 __all__ = [
     "Deadline",
     "Flow",
     "HttpRequest",
     "HttpResponse",
     "Sleep",
+    "call_kind",
     "drive",
     "drive_async",
     "expect_response",
@@ -107,6 +110,29 @@ class Deadline:
         self._at = min(self._at, self._clock())
 
 
+def call_kind(request: HttpRequest) -> str:
+    """What an outbound request is, for telemetry: ``discovery``, ``keys``, ``token`` or
+    ``introspection`` (from its method, URL and form field names - never their values)."""
+    if request.method == "GET":
+        return "discovery" if "/.well-known/" in request.url else "keys"
+    names = {name for name, _ in request.form or ()}
+    if "grant_type" in names:
+        return "token"
+    if "token" in names:
+        return "introspection" if request.url.endswith("/introspect") else "revocation"
+    return "other"
+
+
+def _count_wait(step: HttpRequest | None, reply: HttpResponse | None) -> None:
+    """Telemetry: a sleep after a failed request is a retry; after a 429, a rate-limit wait."""
+    if step is None:
+        return
+    attrs = {"okta_guard.call": call_kind(step)}
+    telemetry.record("okta_guard.retries", attrs)
+    if reply is not None and reply.status == 429:
+        telemetry.record("okta_guard.rate_limit.waits", attrs)
+
+
 def drive(
     flow: Flow[T],
     send: Callable[[HttpRequest, Deadline], HttpResponse],
@@ -115,11 +141,14 @@ def drive(
     sleep: Callable[[float], None] = time.sleep,
 ) -> T:
     """Run ``flow`` to its end with the blocking ``send`` within ``deadline``; return its result."""
+    reply: HttpResponse | None = None
+    sent: HttpRequest | None = None
     try:
         step = next(flow)
         while True:
-            reply: HttpResponse | None = None
             if isinstance(step, Sleep):
+                _count_wait(sent, reply)
+                reply = None
                 if step.seconds >= deadline.remaining():
                     deadline.expire()  # the wait cannot fit: the next request fails at once
                 elif step.seconds > 0:
@@ -127,6 +156,7 @@ def drive(
             elif deadline.expired():
                 reply = DEADLINE_PASSED
             else:
+                sent = step
                 reply = send(step, deadline)
                 if reply.error is not None and deadline.expired():
                     reply = DEADLINE_PASSED
@@ -148,11 +178,14 @@ async def drive_async(
     Each ``send`` is also cancelled when the deadline passes, so no read of a
     slow body can outlast it.
     """
+    reply: HttpResponse | None = None
+    sent: HttpRequest | None = None
     try:
         step = next(flow)
         while True:
-            reply: HttpResponse | None = None
             if isinstance(step, Sleep):
+                _count_wait(sent, reply)
+                reply = None
                 if step.seconds >= deadline.remaining():
                     deadline.expire()
                 elif step.seconds > 0:
@@ -160,6 +193,7 @@ async def drive_async(
             elif deadline.expired():
                 reply = DEADLINE_PASSED
             else:
+                sent = step
                 try:
                     reply = await asyncio.wait_for(send(step, deadline), deadline.remaining())
                 except asyncio.TimeoutError:

@@ -93,7 +93,9 @@ class InsufficientScopeError(OktaGuardError):
 class IssuerUnavailableError(OktaGuardError):
     """503: no usable signing key is cached and the issuer cannot be reached.
 
-    ``retry_after`` is a hint in seconds for the ``Retry-After`` header.
+    ``retry_after`` is a hint in seconds for the ``Retry-After`` header.  ``diagnosis``,
+    when set, says what the issuer's answer shows is wrong in the configuration (a 404
+    naming the URL, an empty key set): for logs and the CLI, never sent to clients.
     """
 
     status_code = 503
@@ -106,8 +108,10 @@ class IssuerUnavailableError(OktaGuardError):
         *,
         retry_after: float = 30.0,
         reason: str | None = None,
+        diagnosis: str | None = None,
     ) -> None:
         self.retry_after = max(1.0, float(retry_after))
+        self.diagnosis = diagnosis
         super().__init__(description, reason=reason or "issuer_unavailable")
 
 

@@ -52,6 +52,7 @@ from okta_guard.protect.challenge import (
     error_headers,
     websocket_close_code,
 )
+from okta_guard.protect.introspect import INTROSPECT_ATTR, introspect_connection, issuers_of
 from okta_guard.protect.metadata import ProtectedResourceMetadata, metadata_route
 from okta_guard.protect.scopes import SCOPES_ATTR
 
@@ -117,16 +118,31 @@ class OktaAuth(SecurityBase):
             offered = {str(k): str(v) for k, v in scopes.items()}
         else:
             offered = {s: s for s in scopes or ()}
-        self.model = OAuth2Model(
-            flows=OAuthFlows(
-                clientCredentials=OAuthFlowClientCredentials(
-                    tokenUrl=token_url or verifier.issuer + "/v1/token", scopes=offered
-                )
-            ),
-            description=description
-            or "Okta access token (client credentials) for this API, sent as a Bearer token.",
+        issuers = issuers_of(verifier)
+        default_description = (
+            "Okta access token (client credentials) for this API, sent as a Bearer token."
         )
+
+        def scheme(issuer: str, url: str | None, text: str | None) -> OAuth2Model:
+            if text is None and len(issuers) > 1:
+                text = f"{default_description} Authorization server: {issuer}"
+            return OAuth2Model(
+                flows=OAuthFlows(
+                    clientCredentials=OAuthFlowClientCredentials(
+                        tokenUrl=url or issuer + "/v1/token", scopes=offered
+                    )
+                ),
+                description=text or default_description,
+            )
+
+        self.model = scheme(issuers[0], token_url, description)
         self.scheme_name = scheme_name
+        #: One more OpenAPI scheme per further issuer (``MultiIssuerVerifier``), named
+        #: ``{scheme_name}_2``, ``{scheme_name}_3``...; :meth:`install` publishes them.
+        self.extra_schemes: dict[str, OAuth2Model] = {
+            f"{scheme_name}_{n}": scheme(issuer, None, None)
+            for n, issuer in enumerate(issuers[1:], start=2)
+        }
 
     @property
     def offered_scopes(self) -> dict[str, str]:
@@ -163,14 +179,40 @@ class OktaAuth(SecurityBase):
         """The dependency: the verified token, holding every scope in ``security_scopes``."""
         return await self.authenticate(conn, ScopeRequirement(tuple(security_scopes.scopes)))
 
-    def require(self, *scopes: str) -> Any:
-        """``Security(self, scopes=scopes)``, also offering the scopes in OpenAPI."""
+    async def introspect(self, conn: HTTPConnection, token: AccessToken) -> AccessToken:
+        """Ask the verifier whether ``token`` is still active; raise the FastAPI answer."""
+        try:
+            return await introspect_connection(conn, self.verifier, token)
+        except OktaGuardError as exc:
+            raise self._refuse(conn, exc) from None
+
+    def require(self, *scopes: str, introspect: bool = False) -> Any:
+        """``Security(self, scopes=scopes)``, also offering the scopes in OpenAPI.
+
+        ``introspect=True`` also asks the issuer whether the token is still active
+        (``TokenVerifier(..., introspection=...)``; a revoked token gets 401).
+        """
         requirement = ScopeRequirement.build(scopes, None)
         self._offer(requirement.all_of)
-        return Security(self, scopes=list(requirement.all_of))
+        if not introspect:
+            return Security(self, scopes=list(requirement.all_of))
+        okta = self
 
-    def any_of(self, *scopes: str) -> Any:
-        """A dependency requiring one of ``scopes`` (OpenAPI: alternatives, after ``install``)."""
+        async def introspected(
+            conn: HTTPConnection,
+            token: AccessToken = Security(  # noqa: B008 - FastAPI's dependency syntax
+                okta, scopes=list(requirement.all_of)
+            ),
+        ) -> AccessToken:
+            return await okta.introspect(conn, token)
+
+        introspected.__okta_guard_dependency__ = True  # type: ignore[attr-defined]
+        setattr(introspected, INTROSPECT_ATTR, True)
+        return Depends(introspected)
+
+    def any_of(self, *scopes: str, introspect: bool = False) -> Any:
+        """A dependency requiring one of ``scopes`` (OpenAPI: alternatives, after ``install``);
+        ``introspect=True`` as for :meth:`require`."""
         requirement = ScopeRequirement.build((), scopes)
         self._offer(requirement.any_of)
         okta = self
@@ -179,10 +221,13 @@ class OktaAuth(SecurityBase):
             conn: HTTPConnection,
             token: AccessToken = Security(okta),  # noqa: B008 - FastAPI's dependency syntax
         ) -> AccessToken:
-            return await okta.authenticate(conn, requirement)
+            checked = await okta.authenticate(conn, requirement)
+            return await okta.introspect(conn, checked) if introspect else checked
 
         one_of.__okta_guard_dependency__ = True  # type: ignore[attr-defined]
         setattr(one_of, SCOPES_ATTR, requirement)
+        if introspect:
+            setattr(one_of, INTROSPECT_ATTR, True)
         return Depends(one_of)
 
     def optional(self) -> Any:
@@ -214,7 +259,7 @@ class OktaAuth(SecurityBase):
         """
         app.add_exception_handler(OktaGuardHTTPException, okta_guard_exception_handler)
         if resource_metadata:
-            route = metadata_route(self.verifier.issuer, **metadata)
+            route = metadata_route(issuers_of(self.verifier), **metadata)
             app.router.routes.append(route)
             endpoint = route.endpoint
             assert isinstance(endpoint, ProtectedResourceMetadata)
@@ -241,6 +286,29 @@ class OktaAuth(SecurityBase):
                     operation = paths.get(info.path, {}).get(method.lower())
                     if isinstance(operation, dict):
                         operation["security"] = alternatives
+            if okta.extra_schemes:
+                okta._publish_extra_schemes(schema)
             return schema
 
         app.openapi = openapi  # type: ignore[method-assign]
+
+    def _publish_extra_schemes(self, schema: dict[str, Any]) -> None:
+        """Add one security scheme per further issuer, each an alternative (OR) wherever
+        this scheme is required."""
+        from fastapi.encoders import jsonable_encoder
+
+        components = schema.setdefault("components", {}).setdefault("securitySchemes", {})
+        for name, model in self.extra_schemes.items():
+            components[name] = jsonable_encoder(model, by_alias=True, exclude_none=True)
+        for item in schema.get("paths", {}).values():
+            for operation in item.values() if isinstance(item, dict) else ():
+                security = operation.get("security") if isinstance(operation, dict) else None
+                if not isinstance(security, list):
+                    continue
+                expanded: list[dict[str, Any]] = []
+                for requirement in security:
+                    expanded.append(requirement)
+                    if isinstance(requirement, dict) and set(requirement) == {self.scheme_name}:
+                        scopes = requirement[self.scheme_name]
+                        expanded.extend({name: list(scopes)} for name in self.extra_schemes)
+                operation["security"] = expanded

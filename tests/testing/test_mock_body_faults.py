@@ -11,6 +11,7 @@ import json
 import time
 import zlib
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -201,6 +202,14 @@ def test_keys_patch_in_an_outage_on_every_endpoint(in_process: MockIssuer) -> No
     assert metadata.status_code == 200  # only /v1/keys answers are patched
 
 
+def test_keys_patch_leaves_odd_bodies_alone(in_process: MockIssuer) -> None:
+    in_process.fail_next("keys", status=200, body=b"not json", keys_patch={"use": "enc"})
+    in_process.fail_next("keys", status=200, body={"keys": [1, {}]}, keys_patch={"use": "enc"})
+    with in_process.http_client() as client:
+        assert client.get(in_process.jwks_uri).content == b"not json"
+        assert client.get(in_process.jwks_uri).json() == {"keys": [1, {"use": "enc"}]}
+
+
 def test_empty_key_set_through_body(okta: MockIssuer) -> None:
     okta.fail_next("keys", status=200, body={"keys": []})
     with _client(okta) as client:
@@ -233,3 +242,36 @@ def test_impossible_body_faults_are_refused(in_process: MockIssuer, kwargs: dict
     with pytest.raises(ValueError, match=r"choose one|>= 0|bomb|encoding|keys_patch"):
         in_process.fail_next(endpoint, **kwargs)
     assert in_process._faults.pending() == 0
+
+
+# -- the ASGI shell ------------------------------------------------------------------
+
+
+async def _asgi_call(okta: MockIssuer, path: str) -> list[dict[str, Any]]:
+    """Call the ASGI app directly; the client hangs up once the request is sent."""
+    sent: list[dict[str, Any]] = []
+    inbox = [
+        {"type": "http.request", "body": b"", "more_body": False},
+        {"type": "http.disconnect"},
+    ]
+
+    async def receive() -> dict[str, Any]:
+        return inbox.pop(0)
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": "GET", "path": path, "headers": [], "query_string": b""}
+    await okta.app(scope, receive, send)
+    return sent
+
+
+async def test_asgi_drip_and_stall(in_process: MockIssuer) -> None:
+    in_process.fail_next("keys", status=200, body=b"abc", drip=0.001)
+    in_process.fail_next("keys", stall=True)
+    dripped = await _asgi_call(in_process, "/oauth2/default/v1/keys")
+    stalled = await _asgi_call(in_process, "/oauth2/default/v1/keys")
+    assert dripped[0]["type"] == "http.response.start"
+    assert (b"content-length", b"3") in dripped[0]["headers"]
+    assert [m["body"] for m in dripped[1:]] == [b"a", b"b", b"c", b""]
+    assert [m["type"] for m in stalled] == ["http.response.start"]  # then only the hang-up

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
 
 import httpx
@@ -10,6 +12,7 @@ import pytest
 from okta_guard.testing import MockIssuer
 from okta_guard.testing.cors import CorsPolicy, normalize_origin
 
+CLI = [sys.executable, "-m", "okta_guard"]
 PATHS = {
     "token": ("/oauth2/default/v1/token", "POST"),
     "introspect": ("/oauth2/default/v1/introspect", "POST"),
@@ -139,3 +142,33 @@ def test_origins_are_normalised_and_checked() -> None:
             normalize_origin(bad)
     with pytest.raises(ValueError, match="origin"):
         MockIssuer(cors_origins=["https://x/docs"])
+
+
+def test_cli_cors_origin_option() -> None:
+    proc = subprocess.Popen(
+        [*CLI, "mock-issuer", "--port", "0", "--cors-origin", "https://docs.example.com/"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        issuer = proc.stdout.readline().strip()
+        with httpx.Client(trust_env=False) as client:
+            trusted = _preflight(client, issuer + "/v1/token", "https://docs.example.com", "POST")
+            loopback = _preflight(client, issuer + "/v1/token", "http://localhost:8000", "POST")
+        assert trusted.status_code == 200
+        assert trusted.headers["access-control-allow-origin"] == "https://docs.example.com"
+        assert loopback.status_code == 403  # the list replaces the loopback default
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=10)
+
+
+def test_cli_refuses_a_bad_cors_origin(capsys: pytest.CaptureFixture[str]) -> None:
+    from okta_guard.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["mock-issuer", "--port", "0", "--cors-origin", "https://x/docs"])
+    assert exc.value.code == 2
+    assert "must not have a path" in capsys.readouterr().err

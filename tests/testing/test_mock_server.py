@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import socket
 import subprocess
@@ -12,6 +13,8 @@ from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from okta_guard.testing import MockIssuer
 from okta_guard.testing.server import MAX_REQUEST_BODY
@@ -219,3 +222,85 @@ def test_a_handler_error_is_a_500_answer(okta: MockIssuer, capsys: pytest.Captur
     assert response.status_code == 500
     assert response.json()["errorCode"] == "E0000009"
     assert "boom" in capsys.readouterr().err
+
+
+async def test_in_process_shells_bound_the_body_too() -> None:
+    okta = MockIssuer()
+    try:
+        big = b"x" * (MAX_REQUEST_BODY + 1)
+        with okta.http_client() as client:
+            direct = client.post(okta.token_url, content=big)
+        asgi = httpx.AsyncClient(transport=httpx.ASGITransport(app=okta.app), base_url="http://x")
+        async with asgi:
+            mounted = await asgi.post("/oauth2/default/v1/token", content=big)
+        for response in (direct, mounted):
+            assert response.status_code == 413
+            assert response.json()["errorCode"] == "E0000003"
+        assert okta.count("token") == 0
+    finally:
+        okta.close()
+
+
+def test_unknown_method_is_405_like_okta() -> None:
+    with MockIssuer() as okta:
+        assert okta.port is not None
+        with socket.create_connection(("127.0.0.1", okta.port), timeout=5) as sock:
+            sock.sendall(b"BREW /oauth2/default/v1/keys HTTP/1.1\r\nHost: x\r\n\r\n")
+            answer = b""
+            while chunk := sock.recv(65536):
+                answer += chunk
+        head, _, body = answer.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 405 ")
+        assert json.loads(body)["errorCode"] == "E0000022"
+        assert okta.count("keys") == 0
+
+
+_FRAGMENTS = st.sampled_from(
+    [
+        b"POST /oauth2/default/v1/token HTTP/1.1\r\n",
+        b"GET /oauth2/default/v1/keys HTTP/1.0\r\n",
+        b"GARBAGE\r\n",
+        b"Host: x\r\n",
+        b"Content-Length: 5\r\n",
+        b"Content-Length: 99999999999999999999\r\n",
+        b"Content-Length: 0x10\r\n",
+        b"Transfer-Encoding: chunked\r\n",
+        b"Transfer-Encoding: chunked, gzip\r\n",
+        b"Authorization: Basic \xff\xfe\r\n",
+        b"Authorization: Basic =====\r\n",
+        b"Expect: 100-continue\r\n",
+        b"Connection: close\r\n",
+        b"\r\n",
+        b"ffffffffffffffffff\r\n",
+        b"-1\r\n",
+        b"5;ext=1\r\nabcde\r\n0\r\n\r\n",
+        b"abcde",
+    ]
+)
+
+
+@pytest.fixture(scope="module")
+def shared_server() -> Iterator[tuple[MockIssuer, httpx.Client]]:
+    with MockIssuer() as issuer, httpx.Client(trust_env=False) as client:
+        yield issuer, client
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(parts=st.lists(_FRAGMENTS, min_size=1, max_size=8))
+def test_raw_garbage_never_takes_the_server_down(
+    shared_server: tuple[MockIssuer, httpx.Client], parts: list[bytes]
+) -> None:
+    okta, client = shared_server  # one server for every example: it must survive them all
+    assert okta.port is not None
+    with socket.create_connection(("127.0.0.1", okta.port), timeout=5) as sock:
+        sock.sendall(b"".join(parts))
+        sock.shutdown(socket.SHUT_WR)  # the server sees the end of the request
+        answer = b""
+        with contextlib.suppress(TimeoutError, ConnectionError):
+            while chunk := sock.recv(65536):
+                answer += chunk
+    if answer:
+        assert answer.startswith(b"HTTP/1.")
+        status = int(answer.split(b" ", 2)[1])
+        assert status < 500, answer[:200]
+    assert client.get(okta.jwks_uri).status_code == 200

@@ -12,7 +12,7 @@ from typing import Any
 import jwt
 import pytest
 
-from okta_guard.testing import MockIssuer, TokenHook
+from okta_guard.testing import FakeClock, MockIssuer, TokenHook
 
 FORM = {"grant_type": "client_credentials", "scope": "orders:read"}
 
@@ -64,7 +64,20 @@ def test_hook_adds_replaces_and_removes_claims(okta: MockIssuer) -> None:
     assert event["data"]["access"]["claims"]["cid"] == "svc"
     assert event["data"]["access"]["token"]["lifetime"]["expiration"] == 3600
     assert event["data"]["context"]["protocol"]["issuer"]["uri"] == okta.issuer
+    assert event["eventTime"].endswith("Z") and event["eventTime"][:4].isdigit()
     assert okta.token_hook is not None and okta.token_hook.calls == 1
+
+
+def test_event_time_follows_the_mock_clock() -> None:
+    okta = MockIssuer(clock=FakeClock(1_800_000_000))
+    okta.register_client("svc", "s3cret", scopes=["orders:read"])
+    seen: list[str] = []
+    okta.token_hook = lambda event: seen.append(event["eventTime"])
+    try:
+        _token(okta)
+    finally:
+        okta.close()
+    assert seen == ["2027-01-15T08:00:00.000Z"]
 
 
 def test_remove_claim(okta: MockIssuer) -> None:

@@ -88,7 +88,8 @@ class TokenClient:
             seconds before expiry.
         retry: :class:`RetrySettings` (attempts, backoff, 429 wait bound, cooldowns).
         sleep, async_sleep, rand: injectable waiting and jitter (tests pass no-ops).
-        timeout: each network step (connect, each read) of a token request, in seconds.
+        timeout: the total time of one token request attempt (connect to last byte), in
+            seconds; a slower answer counts as a timeout and is retried.
         deadline: the total bound, in seconds, of one :meth:`get_token` call - retries,
             waits and every byte of every answer included, and for callers waiting for
             another's fetch too: by then the caller has a token or a
@@ -404,11 +405,23 @@ class TokenClient:
             raise
         return self._settle(flight, outcome)
 
+    def _attempt(self, deadline: Deadline) -> Deadline:
+        # One attempt ends by ``timeout`` in total (connect to last byte), the call by
+        # ``deadline``: a dripping answer costs one attempt, and the flow retries.
+        return Deadline(min(self._timeout, deadline.remaining()))
+
+    def _attempt_over(self, answer: HttpResponse, deadline: Deadline) -> HttpResponse:
+        if answer.error == "deadline" and not deadline.expired():
+            detail = f"no complete answer within timeout={self._timeout:g} s"
+            return HttpResponse(0, error="timeout", detail=detail)
+        return answer
+
     def _drive_sync(self, deadline: Deadline) -> Success | Fatal:
         http = self._sync_http()
 
         def send(request: HttpRequest, deadline: Deadline) -> HttpResponse:
-            return send_sync(http, request, deadline)
+            answer = send_sync(http, request, self._attempt(deadline))
+            return self._attempt_over(answer, deadline)
 
         return drive(self._flow(), send, deadline=deadline, sleep=self._sleep)
 
@@ -416,7 +429,14 @@ class TokenClient:
         http = self._async_http()
 
         async def send(request: HttpRequest, deadline: Deadline) -> HttpResponse:
-            return await send_async(http, request, deadline)
+            attempt = self._attempt(deadline)
+            try:
+                answer = await asyncio.wait_for(
+                    send_async(http, request, attempt), attempt.remaining()
+                )
+            except asyncio.TimeoutError:
+                answer = HttpResponse(0, error="deadline")
+            return self._attempt_over(answer, deadline)
 
         return await drive_async(self._flow(), send, deadline=deadline, sleep=self._async_sleep)
 

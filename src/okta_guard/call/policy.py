@@ -189,6 +189,9 @@ class Freshness(enum.Enum):
 MIN_VALIDITY = 5.0
 # The longest a server-requested wait (Retry-After) keeps callers away.
 MAX_HOLD = 300.0
+#: The longest lifetime a service token is trusted to have, in seconds: a longer
+#: ``expires_in`` (Okta allows at most one day) is clamped to this.
+MAX_TOKEN_LIFETIME = 86_400.0
 
 
 def refresh_at(obtained_at: float, expires_at: float, *, margin: float, fraction: float) -> float:
@@ -320,12 +323,17 @@ def _parse_token(
         return None
     if not isinstance(token_type, str) or not _TOKEN_TYPE.fullmatch(token_type):
         return None
-    if isinstance(expires_in, str) and expires_in.isdigit():
-        expires_in = int(expires_in)
+    if isinstance(expires_in, str) and expires_in.isascii() and expires_in.isdigit():
+        # Compare as text first: int() of thousands of digits raises (or costs).
+        expires_in = MAX_TOKEN_LIFETIME if len(expires_in) > 9 else int(expires_in)
     if isinstance(expires_in, bool) or not isinstance(expires_in, (int, float)):
         return None
-    if not math.isfinite(expires_in) or expires_in <= 0:
+    if isinstance(expires_in, float) and not math.isfinite(expires_in):
         return None
+    if expires_in <= 0:
+        return None
+    # 1e12, 1e308 or 10**400: clamp before any arithmetic or datetime can overflow.
+    expires_in = min(expires_in, MAX_TOKEN_LIFETIME)
     scope = data.get("scope")
     scopes = frozenset(scope.split()) if isinstance(scope, str) else frozenset(requested)
     if token_type.lower() == "bearer":

@@ -289,6 +289,8 @@ def run(args: argparse.Namespace) -> int:
             )
         for client_id, _secret, scopes in args.client:
             print(f"# client {client_id}: scopes {' '.join(scopes)}", file=sys.stderr)
+        origins = " ".join(args.cors_origin or []) or "every loopback origin"
+        print(f"# CORS (Trusted Origins): {origins}", file=sys.stderr)
         print("# serving; press Ctrl-C to stop", file=sys.stderr, flush=True)
         _wait_for_stop()
     finally:

@@ -141,27 +141,40 @@ def _decode(args: argparse.Namespace) -> int:
 def _verify(args: argparse.Namespace) -> int:
     from okta_guard.cli._common import issuer_from_args
     from okta_guard.errors import ConfigurationError, InvalidTokenError, OktaGuardError
+    from okta_guard.verify.multi import MultiIssuerVerifier
     from okta_guard.verify.verifier import TokenVerifier
 
     token = read_token_argument(args.token)
-    issuer = issuer_from_args(args)
-    audience = args.audience or os.environ.get("OKTA_AUDIENCE", "").strip()
-    if not audience:
-        raise ConfigurationError(
-            "No audience: pass --audience (e.g. api://default, as set on the authorization "
-            "server) or set OKTA_AUDIENCE."
-        )
     kwargs: dict[str, Any] = {}
     if args.client_ids:
         kwargs["client_ids"] = args.client_ids
     if args.leeway is not None:
         kwargs["leeway"] = args.leeway
-    verifier = TokenVerifier(issuer, audience, **kwargs)
+    verifier: TokenVerifier | MultiIssuerVerifier
+    if not (args.issuer or args.domain) and os.environ.get("OKTA_ISSUERS", "").strip():
+        # Several authorization servers (OKTA_ISSUERS with OKTA_AUDIENCES), as the API sees them.
+        env = dict(os.environ)
+        if args.audience:
+            env.pop("OKTA_AUDIENCES", None)
+            env["OKTA_AUDIENCE"] = args.audience
+        verifier = MultiIssuerVerifier.from_env(env, **kwargs)
+    else:
+        issuer = issuer_from_args(args)
+        audience = args.audience or os.environ.get("OKTA_AUDIENCE", "").strip()
+        if not audience:
+            raise ConfigurationError(
+                "No audience: pass --audience (e.g. api://default, as set on the authorization "
+                "server) or set OKTA_AUDIENCE."
+            )
+        verifier = TokenVerifier(issuer, audience, **kwargs)
     try:
         access = verifier.verify(token)
     except InvalidTokenError as exc:
         return _verdict_invalid(args, exc, token)
-    except OktaGuardError:
+    except OktaGuardError as exc:
+        diagnosis = getattr(exc, "diagnosis", None)  # IssuerUnavailableError's, if any
+        if diagnosis:  # the issuer's answer shows a configuration error: say which
+            raise ConfigurationError(f"{exc.description} Cause: {diagnosis}.") from None
         raise
     finally:
         close = getattr(verifier, "close", None)

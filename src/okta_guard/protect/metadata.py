@@ -53,7 +53,8 @@ class ProtectedResourceMetadata:
     """Serve RFC 9728 metadata for this API (an ASGI app, usable as a route endpoint).
 
     Args:
-        issuer: the authorization server (``authorization_servers = [issuer]``).
+        issuer: the authorization server (``authorization_servers = [issuer]``), or a
+            sequence of them (a :class:`~okta_guard.MultiIssuerVerifier`'s ``issuers``).
         resource: the resource identifier (an absolute https URL); default: the
             request's origin.
         scopes_supported: the scopes to advertise; default: every scope required
@@ -63,7 +64,7 @@ class ProtectedResourceMetadata:
 
     def __init__(
         self,
-        issuer: str,
+        issuer: str | Sequence[str],
         *,
         resource: str | None = None,
         scopes_supported: Iterable[str] | None = None,
@@ -76,7 +77,10 @@ class ProtectedResourceMetadata:
                     f"The resource identifier {resource!r} must be an absolute http(s) URL "
                     "without a fragment (RFC 9728 §1.2)."
                 )
-        self.issuer = issuer
+        self.issuers: tuple[str, ...] = (issuer,) if isinstance(issuer, str) else tuple(issuer)
+        if not self.issuers:
+            raise ConfigurationError("Protected resource metadata needs at least one issuer.")
+        self.issuer = self.issuers[0]
         self.resource = resource
         self.scopes_supported = None if scopes_supported is None else list(scopes_supported)
         self.extra = dict(extra or {})
@@ -124,7 +128,7 @@ class ProtectedResourceMetadata:
         """The metadata document for the app serving ``scope`` (or ``app``)."""
         doc: dict[str, Any] = {
             "resource": self.resource_for(scope),
-            "authorization_servers": [self.issuer],
+            "authorization_servers": list(self.issuers),
             "scopes_supported": self._scopes(scope.get("app") or app),
             "bearer_methods_supported": ["header"],
         }
@@ -157,7 +161,7 @@ class ProtectedResourceMetadata:
 
 
 def metadata_route(
-    issuer: str,
+    issuer: str | Sequence[str],
     *,
     resource: str | None = None,
     scopes_supported: Sequence[str] | None = None,

@@ -34,6 +34,7 @@ from okta_guard.protect.bearer import (
     token_in_url_error,
 )
 from okta_guard.protect.challenge import MissingCredentialsError, send_error
+from okta_guard.protect.introspect import issuers_of
 from okta_guard.protect.metadata import ProtectedResourceMetadata
 
 __all__ = ["OktaGuardMiddleware", "PathMatcher", "Verifier"]
@@ -153,7 +154,7 @@ class OktaGuardMiddleware:
         self._metadata_url: str | None = None
         if resource_metadata is True:
             self.metadata = ProtectedResourceMetadata(
-                verifier.issuer, resource=resource, scopes_supported=scopes_supported
+                issuers_of(verifier), resource=resource, scopes_supported=scopes_supported
             )
         elif isinstance(resource_metadata, str) and resource_metadata:
             self._metadata_url = resource_metadata

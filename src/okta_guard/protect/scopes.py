@@ -42,6 +42,7 @@ from okta_guard.protect.bearer import (
     find_verifier,
 )
 from okta_guard.protect.challenge import error_body, error_headers, websocket_close_code
+from okta_guard.protect.introspect import INTROSPECT_ATTR, introspect_connection
 
 __all__ = [
     "SCOPES_ATTR",
@@ -116,17 +117,21 @@ class _Guard:
         verifier: Verifier | None,
         realm: str | None,
         resource_metadata: str | None,
+        introspect: bool = False,
     ) -> None:
         self.requirement = requirement
         self.verifier = verifier
         self.realm = realm
         self.resource_metadata = resource_metadata
+        self.introspect = introspect
 
     async def refuse(self, conn: HTTPConnection) -> Response | None:
         """Return ``None`` if ``conn`` may proceed, else the answer (websockets: closed)."""
         try:
             token = await authenticate_connection(conn, self.verifier)
             self.requirement.check(token)
+            if self.introspect:
+                await introspect_connection(conn, self.verifier, token)
         except OktaGuardError as exc:
             if exc.status_code >= 500 and exc.status_code != 503:
                 logger.error("okta-guard cannot check %r: %s", conn.url.path, exc.description)
@@ -165,7 +170,7 @@ def _wrap_function(func: _F, guard: _Guard) -> _F:
             conn = _find_connection(args, kwargs)
         user = conn.scope.get("user")
         # Fast path: the middleware verified a token that holds the scopes.
-        if not (
+        if guard.introspect or not (
             user.__class__ is AccessToken
             and all_of <= user.scopes
             and (not any_of or not any_of.isdisjoint(user.scopes))
@@ -207,6 +212,7 @@ def require_scopes(
     verifier: Verifier | None = None,
     realm: str | None = None,
     resource_metadata: str | None = None,
+    introspect: bool = False,
 ) -> Callable[[_F], _F]:
     """Require a valid access token granting every one of ``scopes`` (and one of ``any_of``).
 
@@ -219,11 +225,14 @@ def require_scopes(
         resource_metadata: RFC 9728 metadata URL for 401/403 challenges (default:
             the app's ``/.well-known/oauth-protected-resource`` if it serves one;
             ``""`` for none).
+        introspect: after local verification, ask the issuer whether the token is still
+            active (``TokenVerifier(..., introspection=...)``): a revoked token is refused
+            (401, reason ``revoked``) within the verifier's introspection cache time.
     """
     if any_of is not None and isinstance(any_of, str):
         any_of = [any_of]
     requirement = ScopeRequirement.build(scopes, any_of)
-    guard = _Guard(requirement, verifier, realm, resource_metadata)
+    guard = _Guard(requirement, verifier, realm, resource_metadata, introspect)
 
     def decorator(endpoint: _F) -> _F:
         wrapped: Any
@@ -242,6 +251,8 @@ def require_scopes(
         else:
             requirement_all = requirement
         setattr(wrapped, SCOPES_ATTR, requirement_all)
+        if introspect or getattr(endpoint, INTROSPECT_ATTR, False):
+            setattr(wrapped, INTROSPECT_ATTR, True)
         return cast(_F, wrapped)
 
     return decorator

@@ -7,7 +7,7 @@ from typing import Any
 
 import anyio
 
-from .records import MockRequest, MockResponse
+from .records import MAX_REQUEST_BODY, MockRequest, MockResponse, too_large
 
 __all__ = ["MockIssuerApp"]
 
@@ -45,6 +45,9 @@ class MockIssuerApp:
         while True:
             message = await receive()
             body += message.get("body", b"")
+            if len(body) > MAX_REQUEST_BODY:
+                await _send(send, too_large())
+                return
             if not message.get("more_body", False):
                 break
         raw_path: bytes = scope.get("raw_path") or scope["path"].encode()
@@ -56,16 +59,7 @@ class MockIssuerApp:
             await anyio.sleep(response.delay)
         if response.disconnect:
             return
-        await send(
-            {
-                "type": "http.response.start",
-                "status": response.status,
-                "headers": [
-                    (k.encode("latin-1"), v.encode("latin-1")) for k, v in response.headers.items()
-                ]
-                + [(b"content-length", str(len(response.body)).encode())],
-            }
-        )
+        await _start(send, response)
         if response.stall:  # headers only, then nothing until the client hangs up
             while (await receive())["type"] != "http.disconnect":
                 pass
@@ -78,3 +72,14 @@ class MockIssuerApp:
             await send({"type": "http.response.body", "body": b""})
             return
         await send({"type": "http.response.body", "body": response.body})
+
+
+async def _start(send: Send, response: MockResponse) -> None:
+    headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in response.headers.items()]
+    headers.append((b"content-length", str(len(response.body)).encode()))
+    await send({"type": "http.response.start", "status": response.status, "headers": headers})
+
+
+async def _send(send: Send, response: MockResponse) -> None:
+    await _start(send, response)
+    await send({"type": "http.response.body", "body": response.body})

@@ -61,8 +61,14 @@ def check_body_faults(
 
 def patch_keys(response: MockResponse, patch: Mapping[str, Any]) -> None:
     """Merge ``patch`` into every key of a ``/v1/keys`` answer (``OMIT`` removes)."""
-    document = json.loads(response.body)
-    for jwk in document.get("keys", []):
+    try:
+        document = json.loads(response.body)
+    except ValueError:
+        return  # a body given to the fault that is not JSON: nothing to patch
+    keys = document.get("keys") if isinstance(document, dict) else None
+    for jwk in keys if isinstance(keys, list) else []:
+        if not isinstance(jwk, dict):
+            continue
         for name, value in patch.items():
             if value is OMIT:
                 jwk.pop(name, None)

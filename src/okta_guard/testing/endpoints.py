@@ -74,7 +74,11 @@ def token(core: OrgState, server: AuthServer, request: MockRequest) -> MockRespo
         return checked
     claims, lifetime, client_id = checked
     if core.token_hook is not None:
-        context = {"issuer": server.issuer(core.base_url), "client_id": client_id}
+        context = {
+            "issuer": server.issuer(core.base_url),
+            "client_id": client_id,
+            "now": core.clock(),
+        }
         try:
             patched, new_lifetime = core.token_hook.transform(claims, lifetime, context)
         except HookError as error:

@@ -145,7 +145,9 @@ def hook_request(
     return {
         "source": f"{context.get('issuer', '')}/v1/token",
         "eventId": secrets.token_urlsafe(16),
-        "eventTime": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()),
+        "eventTime": time.strftime(
+            "%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(float(context.get("now", time.time())))
+        ),
         "eventTypeVersion": "1.0",
         "cloudEventVersion": "0.1",
         "contentType": "application/json",

@@ -63,10 +63,13 @@ class SigningKey:
     kid: str
     private_key: rsa.RSAPrivateKey = field(repr=False)
     state: KeyState = KeyState.NEXT
+    _jwk: dict[str, Any] | None = field(default=None, init=False, repr=False)
 
     def public_jwk(self) -> dict[str, Any]:
-        """The public JWK (``kty``, ``alg``, ``kid``, ``use``, ``e``, ``n``)."""
-        return jwk_from_public_key(self.private_key.public_key(), self.kid)
+        """The public JWK (``kty``, ``alg``, ``kid``, ``use``, ``e``, ``n``), a fresh copy."""
+        if self._jwk is None:  # computed once: base64 of the modulus costs ~40 us a key
+            self._jwk = jwk_from_public_key(self.private_key.public_key(), self.kid)
+        return dict(self._jwk)
 
     @property
     def public_key(self) -> rsa.RSAPublicKey:

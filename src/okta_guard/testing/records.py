@@ -16,6 +16,7 @@ from urllib.parse import parse_qsl
 
 __all__ = [
     "ENDPOINTS",
+    "MAX_REQUEST_BODY",
     "MockRequest",
     "MockResponse",
     "RequestRecord",
@@ -23,7 +24,11 @@ __all__ = [
     "json_response",
     "oauth_error",
     "okta_api_error",
+    "too_large",
 ]
+
+MAX_REQUEST_BODY = 1 << 20
+"""The largest request body any shell of the mock accepts (1 MiB); larger ones get 413."""
 
 ENDPOINTS = ("metadata", "keys", "token", "introspect", "revoke")
 """Endpoint names used by ``fail_next``, outages, rate limits and the request log."""
@@ -146,6 +151,13 @@ def oauth_error(
     if status == 401:
         extra.setdefault("www-authenticate", 'Basic realm="Okta"')
     return json_response(status, {"error": error, "error_description": description}, extra)
+
+
+def too_large() -> MockResponse:
+    """The 413 answer to a request body over :data:`MAX_REQUEST_BODY`."""
+    return okta_api_error(
+        413, "E0000003", f"The request body is larger than {MAX_REQUEST_BODY} bytes."
+    )
 
 
 def okta_api_error(

@@ -25,14 +25,11 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from .records import MockRequest, MockResponse, okta_api_error
+from .records import MAX_REQUEST_BODY, MockRequest, MockResponse, okta_api_error
 
 __all__ = ["MAX_REQUEST_BODY", "LoopbackServer"]
 
 Handler = Callable[[MockRequest], MockResponse]
-
-MAX_REQUEST_BODY = 1 << 20
-"""The largest request body the loopback server reads (1 MiB); larger ones get 413."""
 
 _MAX_CHUNK_LINE = 1024
 
@@ -93,6 +90,7 @@ class _HTTPServer(ThreadingHTTPServer):
 
 class _RequestHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    default_request_version = "HTTP/1.1"  # answer garbage with a status line, not HTTP/0.9
     server_version = "okta-guard-mock"
     sys_version = ""
     timeout = 60
@@ -206,6 +204,20 @@ class _RequestHandler(BaseHTTPRequestHandler):
             if len(data) != size or self.rfile.readline(3) not in (b"\r\n", b"\n"):
                 raise _BadRequest(400, "The request has a truncated chunk.")
             chunks += data
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """The stdlib's own refusals (bad request line, headers, method): Okta-style JSON."""
+        self.close_connection = True
+        if code == HTTPStatus.NOT_IMPLEMENTED:  # a method the stdlib has no do_X for
+            # Okta answers an unknown method with 405 E0000022, not 501.
+            error = okta_api_error(
+                405, "E0000022", "The endpoint does not support the provided HTTP method"
+            )
+            self._send(error, head=False)
+            return
+        summary = message or _phrase(code)
+        error = okta_api_error(code, "E0000009" if code >= 500 else "E0000003", summary)
+        self._send(error, head=self.command == "HEAD")
 
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _serve
 

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 import anyio
 import httpx
 
-from .records import MockRequest, MockResponse
+from .records import MAX_REQUEST_BODY, MockRequest, MockResponse, too_large
 
 __all__ = ["MockIssuerTransport"]
 
@@ -26,6 +26,12 @@ def _read_timeout(request: httpx.Request) -> float | None:
     timeout = request.extensions.get("timeout")
     value = timeout.get("read") if isinstance(timeout, dict) else None
     return float(value) if isinstance(value, int | float) else None
+
+
+def _serve(handler: Handler, request: httpx.Request, body: bytes) -> MockResponse:
+    if len(body) > MAX_REQUEST_BODY:
+        return too_large()
+    return handler(_to_mock(request, body))
 
 
 def _to_mock(request: httpx.Request, body: bytes) -> MockRequest:
@@ -122,7 +128,7 @@ class MockIssuerTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         """Serve one request for a synchronous client."""
-        response = self._handler(_to_mock(request, request.read()))
+        response = _serve(self._handler, request, request.read())
         if response.delay > 0:
             limit = _read_timeout(request)
             if limit is not None and response.delay > limit:
@@ -133,7 +139,7 @@ class MockIssuerTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         """Serve one request for an asynchronous client."""
-        response = self._handler(_to_mock(request, await request.aread()))
+        response = _serve(self._handler, request, await request.aread())
         if response.delay > 0:
             limit = _read_timeout(request)
             if limit is not None and response.delay > limit:

@@ -102,6 +102,8 @@ class KeyCache:
         self._on_keys_removed = on_keys_removed
         self._lock = threading.Lock()
         self._flight: _Flight | None = None
+        #: The latest fetch failure, until a fetch succeeds (for diagnostics).
+        self.last_failure: FetchFailure | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
     @property
@@ -136,13 +138,16 @@ class KeyCache:
                 flight = self._flight
         return decision, flight
 
-    @staticmethod
-    def _fail(decision: Reject | Unavailable) -> Exception:
+    def _fail(self, decision: Reject | Unavailable) -> Exception:
         if isinstance(decision, Reject):
             return reject(decision.reason)
+        failure = self.last_failure
+        misconfigured = failure is not None and failure.misconfigured
         return IssuerUnavailableError(
             "The authorization server's signing keys cannot be fetched; try again later.",
             retry_after=decision.retry_after,
+            reason="issuer_misconfigured" if misconfigured else None,
+            diagnosis=failure.reason if failure is not None and misconfigured else None,
         )
 
     def fresh(self, kid: str, now: float) -> KeyEntry | None:
@@ -241,11 +246,17 @@ class KeyCache:
             return flight, True
 
     def _check_prewarmed(self, flight: _Flight) -> None:
-        if not isinstance(flight.result, KeysFetched):
+        result = flight.result
+        if not isinstance(result, KeysFetched):
             now = self._clock()
+            misconfigured = isinstance(result, FetchFailure) and result.misconfigured
             raise IssuerUnavailableError(
                 "The authorization server's signing keys could not be fetched at start-up.",
                 retry_after=self.policy.retry_after(now),
+                reason="issuer_misconfigured" if misconfigured else None,
+                diagnosis=result.reason
+                if isinstance(result, FetchFailure) and misconfigured
+                else None,
             )
 
     def prewarm(self) -> None:
@@ -295,13 +306,19 @@ class KeyCache:
         for note in outcome.notes:
             logger.info("okta-guard: %s (issuer %s)", note, self.issuer)
         if isinstance(outcome, FetchFailure):
-            logger.warning(
+            self.last_failure = outcome
+            logger.log(
+                logging.ERROR if outcome.misconfigured else logging.WARNING,
                 "okta-guard: refreshing the signing keys of %s failed: %s; %s; next try in %.0f s",
                 self.issuer,
                 outcome.reason,
                 "serving the last good keys" if self.policy.usable(now) else "no usable keys",
                 delay,
             )
+        else:
+            self.last_failure = None
+            if outcome.alarm:
+                logger.error("okta-guard: signing keys of %s: %s", self.issuer, outcome.alarm)
         flight.finish(outcome)
         if removed and self._on_keys_removed is not None:
             self._on_keys_removed(removed)

@@ -206,10 +206,16 @@ class KeyCachePolicy:
             if refresh:
                 self._start(now)
             return Use(entry, stale=stale, refresh=refresh)
-        if kid in self.ambiguous:
-            return Reject("ambiguous_kid")
-        if kid in self.unusable:
-            return Reject("unusable_key")
+        if kid in self.ambiguous or kid in self.unusable:
+            # An odd answer (the key twice, with use "enc", another alg) must not stick
+            # beyond the key set's own time to live: when a refresh is due, fetch.
+            if allow_fetch and now >= self.refresh_at:
+                if self._flight_busy(now):
+                    return Fetch(start=False)
+                if self._may_start(now):
+                    self._start(now)
+                    return Fetch(start=True)
+            return Reject("ambiguous_kid" if kid in self.ambiguous else "unusable_key")
         if allow_fetch:
             seen = self._unknown.get(kid)
             if seen is None or now - seen >= self.config.remember_unknown_for:
@@ -288,22 +294,33 @@ class KeyCachePolicy:
 
 @dataclass(frozen=True)
 class KeysFetched:
-    """A fetch that produced a key set, with its time to live and the ``jwks_uri`` used."""
+    """A fetch that produced a key set, with its time to live and the ``jwks_uri`` used.
+
+    ``alarm``: the set is installed but nothing can be verified with it (no usable key
+    and no earlier keys to keep) - the drivers log it as an error.
+    """
 
     content: KeySetContent
     ttl: float
     jwks_uri: str
     jwks_uri_final: bool = True
     notes: tuple[str, ...] = ()
+    alarm: str = ""
 
 
 @dataclass(frozen=True)
 class FetchFailure:
-    """A fetch that failed; ``reason`` is a safe log text, ``retry_after`` the server's hint."""
+    """A fetch that failed; ``reason`` is a safe log text, ``retry_after`` the server's hint.
+
+    ``misconfigured``: the answer says the configuration is wrong (a 404 for the key set
+    or discovery, an empty key set) rather than that the issuer is down - the drivers log
+    it as an error, naming the URL and the likely fix.
+    """
 
     reason: str
     retry_after: float | None = None
     notes: tuple[str, ...] = ()
+    misconfigured: bool = False
 
 
 FetchOutcome: TypeAlias = Union[KeysFetched, FetchFailure]  # noqa: UP007
@@ -328,8 +345,56 @@ def interpret_jwks_response(
         content = parse_key_set(response.body, algorithms=algorithms, previous=previous)
     except InvalidKeySetError as exc:
         return FetchFailure(f"JWKS response refused: {exc}")
+    if not content.keys:
+        problem = (
+            f"the key set at {jwks_uri} holds no usable signing key "
+            f"({_describe(content, algorithms)})"
+        )
+        if previous:
+            # An empty or wholly unusable set is not "every key retracted": it is an answer
+            # nobody can verify with.  Keep the last good keys (a failed refresh).
+            return FetchFailure(f"{problem}; keeping the last good keys", misconfigured=True)
+        ttl = ttl_from_cache_control(response.headers.get("cache-control"), config)
+        return KeysFetched(
+            content=content, ttl=ttl, jwks_uri=jwks_uri, alarm=f"{problem}; tokens are refused"
+        )
     ttl = ttl_from_cache_control(response.headers.get("cache-control"), config)
     return KeysFetched(content=content, ttl=ttl, jwks_uri=jwks_uri)
+
+
+def not_found_diagnosis(
+    issuer: str, jwks_uri: str, notes: tuple[str, ...] = (), *, configured: bool = False
+) -> str:
+    """Say what a 404 for the key set means, naming the URL and the likely fix.
+
+    ``configured``: the URL is the explicit ``jwks_uri`` option, not a discovered one.
+    """
+    discovered_404 = any("answered HTTP 404" in note for note in notes)
+    server_id = issuer.rsplit("/oauth2/", 1)[-1] if "/oauth2/" in issuer else ""
+    text = f"the key set URL {jwks_uri} answered 404 Not Found"
+    if discovered_404:
+        text += " (and so did the discovery documents)"
+    if configured:
+        text += ": this is a configuration error, not an outage - check the jwks_uri option"
+    elif server_id:
+        text += (
+            f": this is a configuration error, not an outage - check the issuer {issuer}; "
+            f"the authorization server id {server_id!r} is probably wrong (Okta admin: "
+            "Security > API > Authorization Servers shows each server's Issuer URI)"
+        )
+    else:
+        text += ": this is a configuration error, not an outage - check the issuer and jwks_uri"
+    return text
+
+
+def _describe(content: KeySetContent, algorithms: frozenset[str]) -> str:
+    parts = []
+    if content.ambiguous:
+        parts.append(f"{len(content.ambiguous)} ambiguous kid(s)")
+    if content.unusable:
+        allowed = "/".join(sorted(algorithms))
+        parts.append(f"{len(content.unusable)} key(s) unusable for {allowed} signatures")
+    return ", ".join(parts) or "no keys"
 
 
 def key_fetch_flow(
@@ -344,12 +409,16 @@ def key_fetch_flow(
     """Discover the ``jwks_uri`` when it is not known yet, then fetch and parse the keys."""
     final = True
     notes: tuple[str, ...] = ()
+    configured = jwks_uri is not None
     if jwks_uri is None:
         found = yield from discovery_flow(issuer)
         jwks_uri, final, notes = found.jwks_uri, found.final, found.notes
         if found.unreachable:
             return FetchFailure("the issuer is unreachable", notes=notes)
     response = expect_response((yield HttpRequest(jwks_uri)))
+    if response.status == 404:
+        diagnosis = not_found_diagnosis(issuer, jwks_uri, notes, configured=configured)
+        return FetchFailure(diagnosis, notes=notes, misconfigured=True)
     outcome = interpret_jwks_response(
         response,
         now=now,
@@ -359,5 +428,5 @@ def key_fetch_flow(
         jwks_uri=jwks_uri,
     )
     if isinstance(outcome, KeysFetched):
-        return KeysFetched(outcome.content, outcome.ttl, jwks_uri, final, notes)
-    return FetchFailure(outcome.reason, outcome.retry_after, notes)
+        return KeysFetched(outcome.content, outcome.ttl, jwks_uri, final, notes, outcome.alarm)
+    return FetchFailure(outcome.reason, outcome.retry_after, notes, outcome.misconfigured)

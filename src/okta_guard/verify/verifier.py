@@ -27,11 +27,13 @@ from typing import Any
 
 import httpx
 
+from okta_guard import telemetry
 from okta_guard.errors import ConfigurationError, InvalidTokenError, OktaGuardError
 from okta_guard.models import AccessToken
 from okta_guard.settings import env_list, issuer_from_domain, issuer_from_env
 from okta_guard.settings import validate_issuer as _validate_issuer
 from okta_guard.verify.claims import ClaimRules, check_claims, check_typ
+from okta_guard.verify.introspection import Introspector
 from okta_guard.verify.jws import (
     SUPPORTED_ALGORITHMS,
     CheckedHeader,
@@ -45,6 +47,7 @@ from okta_guard.verify.key_cache import KeyCache
 from okta_guard.verify.key_policy import PolicyConfig
 from okta_guard.verify.keyset import KeyEntry
 from okta_guard.verify.options import audiences_of, checked_jwks_uri, positive_seconds
+from okta_guard.verify.revocation import AnswerStore, RevocationCheck
 from okta_guard.verify.stats import VerifierStats
 from okta_guard.verify.verdict_cache import CachedVerdict, VerifiedTokenCache
 
@@ -74,6 +77,12 @@ class TokenVerifier:
     * ``strict_rfc9068``: ``typ`` must be ``at+jwt``; ``jti``, ``sub``, ``iat`` and
       ``client_id`` are required.
     * ``token_cache_size``: how many verified tokens to remember (0 disables).
+    * ``introspection``: an introspection client (e.g. :class:`~okta_guard.IntrospectionClient`)
+      for routes that opt in (``require_scopes(..., introspect=True)``), or for every
+      verification with ``introspect_all=True``; answers are cached
+      ``introspection_cache_ttl`` seconds (never beyond ``exp``) in ``introspection_store``;
+      ``introspection_fallback`` seconds of the last answer may serve while Okta is down
+      (default 0: 503).  See :mod:`okta_guard.verify.revocation`.
     * ``timeout``: each network step (connect, each read) of a key or discovery request.
     * ``fetch_deadline``: the total bound, in seconds, of a key set fetch (discovery
       included) and of every wait for one: a caller waiting on Okta gets
@@ -107,6 +116,11 @@ class TokenVerifier:
         min_key_ttl: float = 300.0,
         max_key_ttl: float = 86400.0,
         rand: Callable[[], float] = random.random,
+        introspection: Introspector | None = None,
+        introspect_all: bool = False,
+        introspection_cache_ttl: float = 30.0,
+        introspection_fallback: float = 0.0,
+        introspection_store: AnswerStore | None = None,
     ) -> None:
         self._issuer = _validate_issuer(issuer)
         self._audience: str | tuple[str, ...] = (
@@ -187,7 +201,29 @@ class TokenVerifier:
         self._hits = 0
         self._accepted = 0
         self._verdicts: Counter[str] = Counter()
+        self._statuses: dict[str, int] = {}  # reason -> HTTP status (a small, fixed set)
         self._count_lock = threading.Lock()
+        telemetry.watch_verifier(self)
+        self._revocation: RevocationCheck | None = None
+        self._introspect_all: RevocationCheck | None = None
+        if introspection is not None:
+            self._revocation = RevocationCheck(
+                introspection,
+                self._issuer,
+                cache_ttl=positive_seconds("introspection_cache_ttl", introspection_cache_ttl),
+                fallback=positive_seconds("introspection_fallback", introspection_fallback),
+                store=introspection_store,
+                max_wait=3 * fetch_timeout + 5.0,
+                clock=clock,
+            )
+            if introspect_all:
+                self._introspect_all = self._revocation
+                # Every verdict needs the server's answer: no synchronous cached shortcut.
+                self.verify_cached = self._no_cached_verdict  # type: ignore[method-assign]
+        elif introspect_all:
+            raise ConfigurationError(
+                "introspect_all=True needs introspection=IntrospectionClient(...)."
+            )
 
     # -- construction helpers ------------------------------------------------------------
 
@@ -236,6 +272,27 @@ class TokenVerifier:
     def audience(self) -> str | tuple[str, ...]:
         """The configured audience (a string, or a tuple when several were given)."""
         return self._audience
+
+    @property
+    def max_token_size(self) -> int:
+        """Longest token accepted (longer ones are refused before parsing)."""
+        return self._max_token_size
+
+    @property
+    def algorithms(self) -> frozenset[str]:
+        """The allowed ``alg`` values."""
+        return self._algorithms
+
+    @property
+    def reason_statuses(self) -> dict[str, int]:
+        """The HTTP status of each refusal reason seen so far (for telemetry)."""
+        with self._count_lock:
+            return dict(self._statuses)
+
+    @property
+    def revocation(self) -> RevocationCheck | None:
+        """The introspection check (``None`` without ``introspection=``)."""
+        return self._revocation
 
     @property
     def key_cache(self) -> KeyCache:
@@ -300,6 +357,7 @@ class TokenVerifier:
             error = InvalidTokenError(reason="internal_error")
         with self._count_lock:
             self._verdicts[error.reason] += 1
+            self._statuses[error.reason] = error.status_code
         return error
 
     def _cached_or_parsed(self, token: str, now: float) -> AccessToken | ParsedToken:
@@ -332,9 +390,13 @@ class TokenVerifier:
             now = self._clock()
             parsed = self._cached_or_parsed(token, now)
             if isinstance(parsed, AccessToken):
-                return parsed
-            entry = self._keys.fresh(parsed.kid, now) or self._keys.get_key(parsed.kid)
-            return self._finish(token, parsed, entry)
+                result = parsed
+            else:
+                entry = self._keys.fresh(parsed.kid, now) or self._keys.get_key(parsed.kid)
+                result = self._finish(token, parsed, entry)
+            if self._introspect_all is not None:
+                return self._introspect_all.check(token, result)
+            return result
         except Exception as exc:
             raise self._failed(exc) from None
 
@@ -344,11 +406,49 @@ class TokenVerifier:
             now = self._clock()
             parsed = self._cached_or_parsed(token, now)
             if isinstance(parsed, AccessToken):
-                return parsed
-            entry = self._keys.fresh(parsed.kid, now) or await self._keys.get_key_async(parsed.kid)
-            return self._finish(token, parsed, entry)
+                result = parsed
+            else:
+                entry = self._keys.fresh(parsed.kid, now) or await self._keys.get_key_async(
+                    parsed.kid
+                )
+                result = self._finish(token, parsed, entry)
+            if self._introspect_all is not None:
+                return await self._introspect_all.check_async(token, result)
+            return result
         except Exception as exc:
             raise self._failed(exc) from None
+
+    def _require_revocation(self) -> RevocationCheck:
+        if self._revocation is None:
+            raise ConfigurationError(
+                f"A route requires introspection but the verifier of {self._issuer} has no "
+                "introspection client: pass TokenVerifier(..., introspection="
+                "IntrospectionClient(issuer, client_id, secret))."
+            )
+        return self._revocation
+
+    def introspect(self, token: str, access_token: AccessToken) -> AccessToken:
+        """Ask the issuer whether ``token`` (already verified as ``access_token``) is still
+        active; return ``access_token`` or raise.
+
+        ``InvalidTokenError`` (reason ``revoked`` or ``introspection_mismatch``),
+        ``IssuerUnavailableError`` (503) when no answer can be had, ``ConfigurationError``
+        when no introspection client is configured.  Answers are cached per token.
+        """
+        try:
+            return self._require_revocation().check(token, access_token)
+        except Exception as exc:
+            raise self._failed(exc) from None
+
+    async def introspect_async(self, token: str, access_token: AccessToken) -> AccessToken:
+        """Async :meth:`introspect`."""
+        try:
+            return await self._require_revocation().check_async(token, access_token)
+        except Exception as exc:
+            raise self._failed(exc) from None
+
+    def _no_cached_verdict(self, token: str) -> AccessToken | None:
+        return None
 
     def verify_cached(self, token: str) -> AccessToken | None:
         """The :class:`AccessToken` of a token accepted before, if that verdict still holds.

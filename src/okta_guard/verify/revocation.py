@@ -1,0 +1,483 @@
+"""The revocation check: introspection answers cached per token, one request in flight.
+
+:class:`RevocationCheck` wraps an :class:`~okta_guard.verify.introspection.Introspector`
+for one verifier.  For a token that passed local verification it:
+
+1. looks in the store for a recent answer (keyed by a SHA-256 of issuer and
+   token, so no token is ever stored; answers live at most ``cache_ttl`` seconds,
+   default 30, and never beyond the token's ``exp``; an inactive answer is final
+   and kept until ``exp``);
+2. otherwise asks the authorization server, one request per token at a time
+   (threads and asyncio tasks asking for the same token wait for the leader);
+3. decides with :func:`~okta_guard.verify.introspection.check_answer`.
+
+When the server cannot answer, the check fails closed with 503
+(:class:`~okta_guard.errors.IssuerUnavailableError`) unless ``fallback`` seconds
+are allowed: then the last *active* answer is used while it is younger than
+``cache_ttl + fallback`` (and the token unexpired).  A 429 stops every request to
+the server until the time its ``X-Rate-Limit-Reset`` / ``Retry-After`` names.
+
+The store is pluggable (``get``/``set`` and their ``_async`` forms, like the shared
+stores of :mod:`okta_guard.store`): a shared store sees SHA-256 keys and JSON bytes
+only.  The default :class:`MemoryAnswerStore` is a bounded in-process LRU that keeps
+parsed answers by token (no hashing or parsing per request).  A store that raises
+is ignored (the server is asked).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import functools
+import hashlib
+import json
+import logging
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Protocol
+
+from okta_guard import telemetry
+from okta_guard._flight import Flight
+from okta_guard.errors import ConfigurationError, IssuerUnavailableError, OktaGuardError
+from okta_guard.models import AccessToken
+from okta_guard.verify.introspection import IntrospectionAnswer, Introspector, check_answer
+
+__all__ = ["AnswerStore", "MemoryAnswerStore", "RevocationCheck", "RevocationStats"]
+
+logger = logging.getLogger("okta_guard.verify.revocation")
+
+_KEY_PREFIX = "okta-guard:introspection:"
+
+
+class AnswerStore(Protocol):
+    """Where introspection answers are kept (the ``get``/``set`` half of the shared store
+    protocol; values are opaque bytes, ``ttl`` in seconds)."""
+
+    def get(self, key: str) -> bytes | None:
+        """The value stored under ``key``, or ``None``."""
+        ...
+
+    def set(self, key: str, value: bytes, ttl: float) -> object:
+        """Store ``value`` under ``key`` for ``ttl`` seconds."""
+        ...
+
+    async def get_async(self, key: str) -> bytes | None:
+        """Async :meth:`get`."""
+        ...
+
+    async def set_async(self, key: str, value: bytes, ttl: float) -> object:
+        """Async :meth:`set`."""
+        ...
+
+
+class MemoryAnswerStore:
+    """An in-process, thread-safe, bounded LRU store with per-entry expiry."""
+
+    def __init__(self, maxsize: int = 10_000, *, clock: Callable[[], float] = time.time) -> None:
+        if not isinstance(maxsize, int) or maxsize < 1:
+            raise ConfigurationError("The answer store's maxsize must be a positive integer.")
+        self.maxsize = maxsize
+        self._clock = clock
+        self._entries: OrderedDict[str, tuple[float, object]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, key: str) -> bytes | None:
+        """The live value under ``key`` (expired entries are dropped)."""
+        value = self.get_object(key)
+        return value if isinstance(value, bytes) else None
+
+    def get_object(self, key: str) -> object | None:
+        """Like :meth:`get` for any value (the in-process fast path keeps parsed answers)."""
+        with self._lock:
+            item = self._entries.get(key)
+            if item is None:
+                return None
+            if item[0] <= self._clock():
+                del self._entries[key]
+                return None
+            self._entries.move_to_end(key)
+            return item[1]
+
+    def set(self, key: str, value: bytes, ttl: float) -> None:
+        """Store ``value`` for ``ttl`` seconds, evicting the least recently used when full."""
+        self.set_object(key, value, ttl)
+
+    def set_object(self, key: str, value: object, ttl: float) -> None:
+        """Like :meth:`set` for any value."""
+        with self._lock:
+            self._entries[key] = (self._clock() + ttl, value)
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.maxsize:
+                self._entries.popitem(last=False)
+
+    async def get_async(self, key: str) -> bytes | None:
+        """Same as :meth:`get` (no I/O)."""
+        return self.get(key)
+
+    async def set_async(self, key: str, value: bytes, ttl: float) -> None:
+        """Same as :meth:`set` (no I/O)."""
+        self.set(key, value, ttl)
+
+
+class _Entry:
+    __slots__ = ("answer", "checked_at")
+
+    def __init__(self, answer: IntrospectionAnswer, checked_at: float) -> None:
+        self.answer = answer
+        self.checked_at = checked_at
+
+    def dumps(self) -> bytes:
+        doc = self.answer.to_json()
+        doc["okta_guard_checked_at"] = self.checked_at
+        return json.dumps(doc, separators=(",", ":")).encode()
+
+    @classmethod
+    def loads(cls, raw: object) -> _Entry | None:
+        """Read a stored entry; anything malformed (or tampered) is ``None``.
+
+        Parsed entries are memoised by their bytes (a bounded LRU): the same stored
+        answer read again costs a hash lookup, not a JSON parse.
+        """
+        if not isinstance(raw, bytes | str):
+            return None
+        return _parse_entry(raw)
+
+    @classmethod
+    def parse(cls, raw: bytes | str) -> _Entry | None:
+        """Parse stored bytes (no memo)."""
+        try:
+            doc = json.loads(raw)
+            checked_at = doc.pop("okta_guard_checked_at")
+            if isinstance(checked_at, bool) or not isinstance(checked_at, int | float):
+                return None
+            return cls(IntrospectionAnswer.from_json(doc), float(checked_at))
+        except Exception:
+            return None
+
+
+@functools.lru_cache(maxsize=1024)
+def _parse_entry(raw: bytes | str) -> _Entry | None:
+    return _Entry.parse(raw)
+
+
+class RevocationStats:
+    """Counters of one :class:`RevocationCheck` (plain integers, read for telemetry)."""
+
+    __slots__ = ("cache_hits", "calls", "failures", "fallbacks", "rate_limited", "refused")
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.cache_hits = 0
+        self.failures = 0
+        self.rate_limited = 0
+        self.fallbacks = 0
+        self.refused = 0
+
+
+_Outcome = tuple[_Entry | None, OktaGuardError | None]
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
+class RevocationCheck:
+    """Introspection for one issuer: cache, single flight, outage and 429 policy.
+
+    Args:
+        introspector: the client that asks the authorization server.
+        issuer: the verifier's issuer (answers are keyed per issuer and token).
+        cache_ttl: how long an active answer is reused (seconds; ``0`` asks every time).
+        fallback: how many seconds past ``cache_ttl`` the last active answer may still
+            be used while the server cannot be reached (``0``: answer 503 instead).
+        store: where answers are kept (default: a :class:`MemoryAnswerStore`).
+        max_wait: how long a caller waits for another caller's request to the server.
+        clock: epoch seconds.
+    """
+
+    def __init__(
+        self,
+        introspector: Introspector,
+        issuer: str,
+        *,
+        cache_ttl: float = 30.0,
+        fallback: float = 0.0,
+        store: AnswerStore | None = None,
+        max_wait: float = 30.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if not callable(getattr(introspector, "introspect", None)) or not callable(
+            getattr(introspector, "introspect_async", None)
+        ):
+            raise ConfigurationError(
+                "introspection= needs an introspection client with introspect() and "
+                "introspect_async(), e.g. okta_guard.IntrospectionClient(issuer, client_id, "
+                "secret)."
+            )
+        other = getattr(introspector, "issuer", issuer)
+        if other != issuer:
+            raise ConfigurationError(
+                f"The introspection client asks {other!r} but the verifier checks tokens of "
+                f"{issuer!r}: give each verifier a client of its own issuer."
+            )
+        self.introspector = introspector
+        self.issuer = issuer
+        self.cache_ttl = cache_ttl
+        self.fallback = fallback
+        self.store: AnswerStore = store if store is not None else MemoryAnswerStore(clock=clock)
+        # In-process store: parsed answers keyed by the token itself (it is in memory anyway,
+        # as in the verdict cache) - no hash, no serialisation.  Shared stores get hashes
+        # and bytes only.
+        self._local = self.store if isinstance(self.store, MemoryAnswerStore) else None
+        self.max_wait = max_wait
+        self.stats = RevocationStats()
+        self._clock = clock
+        self._prefix = f"{_KEY_PREFIX}{hashlib.sha256(issuer.encode()).hexdigest()[:16]}:"
+        self._flights: dict[str, Flight[_Outcome]] = {}
+        self._lock = threading.Lock()
+        self._blocked_until = 0.0
+
+    def key(self, token: str) -> str:
+        """The shared-store key of ``token`` (a hash: the token itself is never stored there)."""
+        return self._prefix + hashlib.sha256(token.encode("utf-8", "replace")).hexdigest()
+
+    # -- decisions (no I/O) ----------------------------------------------------------------
+
+    def _usable(self, entry: _Entry | None, now: float, exp: float) -> bool:
+        if entry is None or now >= exp:
+            return False
+        return not entry.answer.active or now - entry.checked_at < self.cache_ttl
+
+    def _decide(self, entry: _Entry, token: AccessToken) -> AccessToken:
+        try:
+            return check_answer(entry.answer, token)
+        except OktaGuardError:
+            self.stats.refused += 1
+            raise
+
+    def _ttl(self, entry: _Entry, now: float, exp: float) -> float:
+        life = exp - now
+        if not entry.answer.active:
+            return max(1.0, life)
+        return max(1.0, min(life, self.cache_ttl + self.fallback))
+
+    def _blocked(self, now: float) -> IssuerUnavailableError | None:
+        if now < self._blocked_until:
+            return IssuerUnavailableError(
+                "The authorization server rate-limited introspection; try again later.",
+                retry_after=self._blocked_until - now,
+                reason="introspection_rate_limited",
+            )
+        return None
+
+    def _failed(self, exc: BaseException, now: float) -> IssuerUnavailableError:
+        self.stats.failures += 1
+        if isinstance(exc, IssuerUnavailableError):
+            if exc.reason == "introspection_rate_limited":
+                self.stats.rate_limited += 1
+                telemetry.record(
+                    "okta_guard.rate_limit.waits", {"okta_guard.call": "introspection"}
+                )
+                self._blocked_until = max(self._blocked_until, now + exc.retry_after)
+            logger.warning("okta-guard: introspection at %s failed (%s)", self.issuer, exc.reason)
+            return exc
+        logger.error(
+            "okta-guard: unexpected %s while introspecting at %s", type(exc).__name__, self.issuer
+        )
+        return IssuerUnavailableError(
+            "The authorization server cannot check the access token now; try again later.",
+            reason="introspection_unavailable",
+        )
+
+    def _fallback(
+        self, last: _Entry | None, now: float, exp: float, error: IssuerUnavailableError
+    ) -> _Entry:
+        if (
+            self.fallback > 0
+            and last is not None
+            and last.answer.active
+            and now < exp
+            and now - last.checked_at <= self.cache_ttl + self.fallback
+        ):
+            self.stats.fallbacks += 1
+            logger.warning(
+                "okta-guard: introspection at %s unavailable (%s); using an answer %.0f s old",
+                self.issuer,
+                error.reason,
+                now - last.checked_at,
+            )
+            return last
+        raise error
+
+    def _join(
+        self, key: str, loop: asyncio.AbstractEventLoop | None
+    ) -> tuple[Flight[_Outcome], bool]:
+        """The flight for ``key`` and whether the caller leads it."""
+        with self._lock:
+            flight = self._flights.get(key)
+            if flight is not None:
+                return flight, False
+            flight = Flight(loop)
+            self._flights[key] = flight
+            return flight, True
+
+    def _land(self, key: str, flight: Flight[_Outcome], outcome: _Outcome) -> None:
+        with self._lock:
+            if self._flights.get(key) is flight:
+                del self._flights[key]
+        flight.finish(outcome)
+
+    def _follow(self, flight: Flight[_Outcome], finished: bool, token: AccessToken) -> AccessToken:
+        """The answer for a caller that waited for another caller's request."""
+        entry, error = flight.result if finished and flight.result else (None, None)
+        if entry is not None:
+            return self._decide(entry, token)
+        if error is not None:
+            raise copy.copy(error)
+        raise _abandoned()
+
+    # -- sync ------------------------------------------------------------------------------
+
+    def _load(self, key: str) -> _Entry | None:
+        if self._local is not None:
+            found = self._local.get_object(key)
+            return found if isinstance(found, _Entry) else None
+        try:
+            return _Entry.loads(self.store.get(key))
+        except Exception:
+            logger.warning("okta-guard: the introspection store failed on read; asking Okta")
+            return None
+
+    def _save(self, key: str, entry: _Entry, ttl: float) -> None:
+        if self._local is not None:
+            self._local.set_object(key, entry, ttl)
+            return
+        try:
+            self.store.set(key, entry.dumps(), ttl)
+        except Exception:
+            logger.warning("okta-guard: the introspection store failed on write")
+
+    def check(self, token: str, access_token: AccessToken) -> AccessToken:
+        """Refuse ``access_token`` (verified from ``token``) if the server says it is not
+        active; raise ``IssuerUnavailableError`` when no answer can be had."""
+        exp = access_token.expires_at.timestamp()
+        key = token if self._local is not None else self.key(token)
+        last = self._load(key)
+        now = self._clock()
+        if last is not None and self._usable(last, now, exp):
+            self.stats.cache_hits += 1
+            return self._decide(last, access_token)
+        flight, lead = self._join(key, _running_loop())
+        entry: _Entry | None = None
+        error: OktaGuardError | None = _abandoned()
+        if not lead and flight.led_from_this_thread():
+            # A task of this thread's own loop leads: blocking would deadlock; ask alone.
+            entry, error = self._ask_sync(token, key, last, exp)
+        elif not lead:
+            return self._follow(flight, flight.wait(self.max_wait), access_token)
+        else:
+            try:
+                entry, error = self._ask_sync(token, key, last, exp)
+            finally:
+                self._land(key, flight, (entry, error))
+        if entry is None:
+            raise error or _abandoned()
+        return self._decide(entry, access_token)
+
+    def _ask_sync(
+        self, token: str, key: str, last: _Entry | None, exp: float
+    ) -> tuple[_Entry | None, OktaGuardError | None]:
+        now = self._clock()
+        error = self._blocked(now)
+        if error is None:
+            self.stats.calls += 1
+            try:
+                answer = self.introspector.introspect(token)
+            except Exception as exc:
+                error = self._failed(exc, self._clock())
+            else:
+                now = self._clock()
+                entry = _Entry(answer, now)
+                self._save(key, entry, self._ttl(entry, now, exp))
+                return entry, None
+        try:
+            return self._fallback(last, now, exp, error), None
+        except IssuerUnavailableError as exc:
+            return None, exc
+
+    # -- async -----------------------------------------------------------------------------
+
+    async def _load_async(self, key: str) -> _Entry | None:
+        if self._local is not None:
+            return self._load(key)
+        try:
+            return _Entry.loads(await self.store.get_async(key))
+        except Exception:
+            logger.warning("okta-guard: the introspection store failed on read; asking Okta")
+            return None
+
+    async def _save_async(self, key: str, entry: _Entry, ttl: float) -> None:
+        if self._local is not None:
+            self._save(key, entry, ttl)
+            return
+        try:
+            await self.store.set_async(key, entry.dumps(), ttl)
+        except Exception:
+            logger.warning("okta-guard: the introspection store failed on write")
+
+    async def check_async(self, token: str, access_token: AccessToken) -> AccessToken:
+        """Async :meth:`check`; shares the cache and the single flight with sync callers."""
+        exp = access_token.expires_at.timestamp()
+        key = token if self._local is not None else self.key(token)
+        last = await self._load_async(key)
+        now = self._clock()
+        if last is not None and self._usable(last, now, exp):
+            self.stats.cache_hits += 1
+            return self._decide(last, access_token)
+        flight, lead = self._join(key, asyncio.get_running_loop())
+        if not lead:
+            return self._follow(flight, await flight.wait_async(self.max_wait), access_token)
+        entry: _Entry | None = None
+        error: OktaGuardError | None = _abandoned()
+        try:
+            entry, error = await self._ask_async(token, key, last, exp)
+        finally:  # also on cancellation: waiters are released (and ask again next time)
+            self._land(key, flight, (entry, error))
+        if entry is None:
+            raise error or _abandoned()
+        return self._decide(entry, access_token)
+
+    async def _ask_async(
+        self, token: str, key: str, last: _Entry | None, exp: float
+    ) -> tuple[_Entry | None, OktaGuardError | None]:
+        now = self._clock()
+        error = self._blocked(now)
+        if error is None:
+            self.stats.calls += 1
+            try:
+                answer = await self.introspector.introspect_async(token)
+            except Exception as exc:
+                error = self._failed(exc, self._clock())
+            else:
+                now = self._clock()
+                entry = _Entry(answer, now)
+                await self._save_async(key, entry, self._ttl(entry, now, exp))
+                return entry, None
+        try:
+            return self._fallback(last, now, exp, error), None
+        except IssuerUnavailableError as exc:
+            return None, exc
+
+
+def _abandoned() -> IssuerUnavailableError:
+    return IssuerUnavailableError(
+        "The introspection request was abandoned; try again.", reason="introspection_unavailable"
+    )
