@@ -150,6 +150,15 @@ def register(subparsers: Any) -> None:
         "write ':' in the id or secret as %%3A and '%%' as %%25)",
     )
     parser.add_argument(
+        "--dpop-client",
+        action="append",
+        type=parse_client,
+        default=[],
+        metavar="ID:SECRET:SCOPES",
+        help="register a client whose tokens must be DPoP-bound (Okta's 'Require DPoP' "
+        "setting): token requests need proofs, with Okta's nonce dance (repeatable)",
+    )
+    parser.add_argument(
         "--auth-server",
         action="append",
         default=None,
@@ -268,6 +277,8 @@ def run(args: argparse.Namespace) -> int:
             okta.add_auth_server(extra)
         for client_id, secret, scopes in args.client:
             okta.register_client(client_id, secret, scopes=scopes)
+        for client_id, secret, scopes in args.dpop_client:
+            okta.register_client(client_id, secret, scopes=scopes, dpop=True)
         try:
             okta.start()
         except (OSError, OverflowError) as exc:
@@ -289,6 +300,11 @@ def run(args: argparse.Namespace) -> int:
             )
         for client_id, _secret, scopes in args.client:
             print(f"# client {client_id}: scopes {' '.join(scopes)}", file=sys.stderr)
+        for client_id, _secret, scopes in args.dpop_client:
+            print(
+                f"# client {client_id}: scopes {' '.join(scopes)}; DPoP required",
+                file=sys.stderr,
+            )
         origins = " ".join(args.cors_origin or []) or "every loopback origin"
         print(f"# CORS (Trusted Origins): {origins}", file=sys.stderr)
         print("# serving; press Ctrl-C to stop", file=sys.stderr, flush=True)
