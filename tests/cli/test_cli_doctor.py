@@ -403,10 +403,23 @@ def test_access_denied_is_explained(okta: MockIssuer) -> None:
     assert "Access Policies" in step.fix
 
 
-def test_dpop_required_is_explained(okta: MockIssuer) -> None:
-    step = _doctor(_full(okta, client="dpop-app"), _env())["token"]
-    # a client without DPoP fails; one that switches to DPoP when asked gets a bound token
-    assert step.status in ("fail", "warn")
+def test_dpop_required_is_explained_and_the_bound_token_verified_with_a_proof(
+    okta: MockIssuer,
+) -> None:
+    steps = _doctor(_full(okta, client="dpop-app"), _env())
+    step = steps["token"]
+    assert step.status == "warn"  # the client switched to DPoP when Okta demanded it
+    assert step.details["token_type"] == "DPoP"
+    assert "requires DPoP" in step.summary
+    assert "Require Demonstrating Proof of Possession" in step.fix
+    assert steps["verify"].status == "ok"
+    assert "DPoP proof" in steps["verify"].summary
+
+
+def test_dpop_required_without_dpop_is_explained(okta: MockIssuer) -> None:
+    # a client that never sends proofs: Okta refuses it
+    step = _doctor(_full(okta, "--dpop", "never", client="dpop-app"), _env())["token"]
+    assert step.status == "fail"
     assert "DPoP" in step.summary
     assert "Require Demonstrating Proof of Possession" in step.fix
 

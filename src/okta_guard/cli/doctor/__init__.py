@@ -14,6 +14,7 @@ import argparse
 from typing import Any
 
 from okta_guard.cli._common import AUTH_METHOD_CHOICES, add_issuer_arguments
+from okta_guard.cli._dpop import add_dpop_arguments
 
 __all__ = ["register"]
 
@@ -77,6 +78,7 @@ def register(subparsers: Any) -> None:
         "--private-key-file", metavar="PATH", help="private key (PEM/JWK) for private_key_jwt"
     )
     parser.add_argument("--key-id", metavar="KID", help="kid of the private key")
+    add_dpop_arguments(parser)
     parser.add_argument(
         "--leeway",
         type=float,

@@ -35,6 +35,8 @@ from okta_guard.settings import issuer_from_domain
 __all__ = ["MAX_BODY", "diagnose", "fetch", "run"]
 
 MAX_BODY = 1 << 20
+#: The request a DPoP proof is made for when the doctor verifies a DPoP-bound token.
+_PROOF_URL = "https://api.example/okta-guard-doctor"
 
 
 def fetch(client: httpx.Client, url: str) -> Answer:
@@ -128,7 +130,7 @@ def diagnose(
     keys_answer = fetch(http_client, jwks_uri)
     steps.append(check_keys(keys_answer))
     steps.append(_clock(args, clock, answer, keys_answer))
-    token_result, token = _token(args, env, http_client)
+    token_result, token, prove = _token(args, env, http_client)
     steps.append(token_result)
     granted: frozenset[str] | None = token.scopes if token is not None else None
     audience = (args.audience or env.get("OKTA_AUDIENCE", "")).strip()
@@ -149,8 +151,19 @@ def diagnose(
         with TokenVerifier(
             issuer, audience, leeway=args.leeway, http_client=http_client, timeout=args.timeout
         ) as verifier:
+            check: Callable[[str], Any] = verifier.verify
+            if prove is not None:  # a DPoP-bound token: verify it with a proof, as an API would
+
+                def check(value: str) -> Any:
+                    proof = prove("GET", _PROOF_URL, access_token=value)
+                    return verifier.verify_dpop(value, proof, method="GET", url=_PROOF_URL)
+
             verified, access = verify_step(
-                verifier.verify, token.access_token, issuer=issuer, audience=audience
+                check,
+                token.access_token,
+                issuer=issuer,
+                audience=audience,
+                bound=prove is not None,
             )
         steps.append(verified)
         if access is not None:
@@ -166,7 +179,8 @@ def _clock(args: argparse.Namespace, clock: Callable[[], float], *answers: Answe
 
 def _token(
     args: argparse.Namespace, env: Mapping[str, str], http_client: httpx.Client
-) -> tuple[Step, Any]:
+) -> tuple[Step, Any, Callable[..., str] | None]:
+    """The token step, the token, and for a DPoP-bound token the client's proof maker."""
     if not _has_client(args, env):
         return (
             skipped(
@@ -174,6 +188,7 @@ def _token(
                 "not run: no client (pass --credential NAME, or --client-id with --scope and "
                 "a secret, or set OKTA_CLIENT_ID) to check token issuance",
             ),
+            None,
             None,
         )
     from okta_guard.call.policy import RetrySettings
@@ -184,16 +199,17 @@ def _token(
             args, env, http_client=http_client, retry=RetrySettings(max_attempts=1)
         )
     except ConfigurationError as exc:
-        return Step(
-            "token", "fail", "the client is not configured completely", exc.description
-        ), None
+        step = Step("token", "fail", "the client is not configured completely", exc.description)
+        return step, None, None
     with client:
-        return token_step(
+        step, token = token_step(
             client.get_token,
             client_id=client.client_id,
             scopes=list(client.scopes),
             auth_method=client.auth_method,
         )
+    bound = token is not None and token.token_type.lower() == "dpop"
+    return step, token, client.dpop_proof if bound else None
 
 
 def _routes(args: argparse.Namespace, granted: frozenset[str] | None) -> list[Step]:

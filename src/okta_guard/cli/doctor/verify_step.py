@@ -44,7 +44,12 @@ def _audiences(value: Any) -> list[str]:
 
 
 def verify_step(
-    verify: Callable[[str], AccessToken], token: str, *, issuer: str, audience: str
+    verify: Callable[[str], AccessToken],
+    token: str,
+    *,
+    issuer: str,
+    audience: str,
+    bound: bool = False,
 ) -> tuple[Step, AccessToken | None]:
     """Verify ``token``; on refusal say why, naming both values where they differ."""
     try:
@@ -107,8 +112,9 @@ def verify_step(
     except OktaGuardError as exc:
         step = Step("verify", "fail", f"{exc.error}: {exc.description}", "", {"reason": exc.reason})
         return step, None
+    proof = " and a DPoP proof (cnf.jkt binding)" if bound else ""
     summary = (
-        f"valid for audience {audience!r}: signature, issuer, expiry checked; "
+        f"valid for audience {audience!r}: signature, issuer, expiry{proof} checked; "
         f"client {access.client_id or '-'}"
     )
     return Step("verify", "ok", summary, details={"audience": audience, "issuer": issuer}), access
