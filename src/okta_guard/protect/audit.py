@@ -6,9 +6,10 @@ one :class:`RouteInfo` per route (per method for ``HTTPEndpoint`` classes).  A r
 *protected* when it requires a token: by :func:`~okta_guard.require_scopes`, the FastAPI
 dependency, or :class:`~okta_guard.OktaGuardMiddleware` covering its path.
 Routes that are neither protected nor deliberately public (``exclude_paths`` of
-the middleware, ``public_paths=`` here, the RFC 9728 metadata) are *unprotected*
-and get flagged; FastAPI's own documentation routes (``/openapi.json``, ``/docs``,
-``/redoc``) count as public.  ``okta-guard routes module:app`` prints a table.
+the middleware, ``public_paths=`` here, endpoints marked ``@public``, the RFC 9728
+metadata) are *unprotected* and get flagged; FastAPI's own documentation routes
+(``/openapi.json``, ``/docs``, ``/redoc``) count as public.  ``okta-guard routes
+module:app`` prints a table.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from okta_guard.protect.dpop import dpop_support
 from okta_guard.protect.metadata import ProtectedResourceMetadata
 from okta_guard.protect.middleware import OktaGuardMiddleware
 from okta_guard.protect.paths import PathMatcher
+from okta_guard.protect.public import is_public
 from okta_guard.protect.requirements import ScopeRequirement
 from okta_guard.protect.routes import RouteEntry, Site, walk_routes
 
@@ -192,7 +194,9 @@ def audit_routes(app: Any, *, public_paths: Iterable[str] = ()) -> list[RouteInf
                 infos.append(_info(path, ("*",), "", None, "", guards, public))
             continue
         entry: RouteEntry = item
-        is_metadata = isinstance(entry.endpoint, ProtectedResourceMetadata)
+        is_metadata = isinstance(entry.endpoint, ProtectedResourceMetadata) or is_public(
+            entry.endpoint
+        )
         infos.append(
             _info(
                 entry.path,
