@@ -1,7 +1,7 @@
 """Every fetch path against a hostile issuer: the documented time and memory bounds hold.
 
-The paths are listed once in :data:`PATHS` (discovery, keys, token; add introspection
-there) and each runs, sync and async, against each body fault of the mock issuer
+The paths are listed once in :data:`PATHS` (discovery, keys, token, introspection) and
+each runs, sync and async, against each body fault of the mock issuer
 (:meth:`okta_guard.testing.MockIssuer.start_outage`) served on a real loopback socket:
 
 * ``drip``  - a 200 with a full ``Content-Length`` whose body arrives a byte at a time;
@@ -26,7 +26,7 @@ from typing import Any
 import httpx
 import pytest
 
-from okta_guard import TokenClient, TokenVerifier
+from okta_guard import IntrospectionClient, TokenClient, TokenVerifier
 from okta_guard.errors import IssuerUnavailableError, OktaGuardError, TokenRequestError
 from okta_guard.testing import FakeClock, MockIssuer
 
@@ -111,6 +111,21 @@ async def _token_async(okta: MockIssuer) -> object:
         return await client.get_token_async()
 
 
+def _introspecting_verifier(okta: MockIssuer) -> TokenVerifier:
+    introspection = IntrospectionClient(okta.issuer, "svc", SECRET, deadline=DEADLINE)
+    verifier = make_verifier(okta, introspection=introspection, introspect_all=True)
+    verifier.prewarm()  # the keys are fine: only the introspection answer misbehaves
+    return verifier
+
+
+def _introspect(okta: MockIssuer) -> object:
+    return _introspecting_verifier(okta).verify(access_token(okta))
+
+
+async def _introspect_async(okta: MockIssuer) -> object:
+    return await _introspecting_verifier(okta).verify_async(access_token(okta))
+
+
 #: Every outbound fetch of the product.  Introspection joins here as one more row.
 PATHS = [
     # Discovery: the metadata documents and the fallback key URL all misbehave.
@@ -119,6 +134,10 @@ PATHS = [
         "keys", "keys", IssuerUnavailableError, _verify_known_jwks_uri, _verify_known_jwks_uri_async
     ),
     FetchPath("token", "token", TokenRequestError, _token, _token_async),
+    # Introspection (RFC 7662) after a good local verification: Okta's answer misbehaves.
+    FetchPath(
+        "introspection", "introspect", IssuerUnavailableError, _introspect, _introspect_async
+    ),
 ]
 
 FAULTS: dict[str, dict[str, Any]] = {
