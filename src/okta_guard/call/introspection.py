@@ -22,7 +22,6 @@ Tokens and secrets never appear in logs or messages.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import threading
 import time
@@ -205,8 +204,8 @@ class IntrospectionClient:
                 reason="introspection_unavailable",
             )
         try:
-            return IntrospectionAnswer.from_json(json.loads(response.body))
-        except (ValueError, TypeError, RecursionError):
+            return IntrospectionAnswer.parse(response.body)
+        except ValueError:
             raise IssuerUnavailableError(
                 "The authorization server's introspection answer was not understood.",
                 reason="introspection_bad_answer",

@@ -1,0 +1,122 @@
+"""Security catalogue, second review: the code merged after the first hostile review.
+
+Each test is one row: an input an adversary (or a broken peer) can send to the
+several-issuers router, introspection (client, answer parsing, answer cache),
+telemetry or the mock's token hook, and the behaviour required of it.  Every
+public entry point lets only :class:`~okta_guard.errors.OktaGuardError`
+subclasses out, whatever the input.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import httpx
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from okta_guard import (
+    IntrospectionClient,
+    InvalidTokenError,
+    IssuerUnavailableError,
+    MultiIssuerVerifier,
+    OktaGuardError,
+    TokenVerifier,
+    telemetry,
+)
+from okta_guard.models import AccessToken
+from okta_guard.testing import FakeClock, MockIssuer
+from okta_guard.verify.introspection import IntrospectionAnswer
+from okta_guard.verify.revocation import RevocationCheck
+
+ISSUER = "https://okta.example.com/oauth2/default"
+SECRET = "review-secret-" + "q" * 30
+
+
+def _client_answering(body: bytes, **options: Any) -> IntrospectionClient:
+    transport = httpx.MockTransport(lambda request: httpx.Response(200, content=body))
+    return IntrospectionClient(
+        ISSUER,
+        "introspector",
+        SECRET,
+        http_client=httpx.Client(transport=transport),
+        async_http_client=httpx.AsyncClient(transport=transport),
+        **options,
+    )
+
+
+# -- introspection answers ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "exp", [b"1" + b"0" * 400, b"-1" + b"0" * 400], ids=["10**400", "-10**400"]
+)
+async def test_introspection_answer_with_a_huge_integer_exp_is_a_503(exp: bytes) -> None:
+    client = _client_answering(b'{"active": true, "exp": ' + exp + b"}")
+    with pytest.raises(IssuerUnavailableError) as caught:
+        client.introspect("tok")
+    assert caught.value.reason == "introspection_bad_answer"
+    with pytest.raises(IssuerUnavailableError):
+        await client.introspect_async("tok")
+
+
+def test_introspection_answer_from_json_raises_only_value_error_for_a_huge_exp() -> None:
+    with pytest.raises(ValueError, match="exp"):
+        IntrospectionAnswer.from_json({"active": True, "exp": 10**400})
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"active": false, "active": true}',
+        b'{"active": true, "client_id": "svc", "client_id": "other"}',
+        b'{"active": true, "scope": "a", "scope": "admin"}',
+    ],
+    ids=["active", "client_id", "scope"],
+)
+def test_introspection_answer_with_duplicate_members_is_refused(body: bytes) -> None:
+    # Two values for one member: which one a proxy, a cache or Okta meant is unknowable.
+    with pytest.raises(IssuerUnavailableError) as caught:
+        _client_answering(body).introspect("tok")
+    assert caught.value.reason == "introspection_bad_answer"
+
+
+_JSON = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(10**500), max_value=10**500)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner),
+    max_leaves=8,
+)
+_MEMBERS = st.dictionaries(st.sampled_from(["active", "exp", "scope", "client_id", "iss"]), _JSON)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(doc=_MEMBERS | _JSON)
+def test_any_introspection_answer_is_parsed_or_a_value_error(doc: Any) -> None:
+    try:
+        answer = IntrospectionAnswer.from_json(doc)
+    except ValueError:
+        return
+    assert isinstance(answer.active, bool)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    body=st.binary(max_size=200)
+    | _MEMBERS.map(lambda d: json.dumps(d).encode())
+    | st.builds(lambda n: b'{"active":true,"exp":' + str(n).encode() + b"}", st.integers())
+)
+def test_any_introspection_body_gives_an_answer_or_a_503(body: bytes) -> None:
+    try:
+        _client_answering(body).introspect("tok")
+    except IssuerUnavailableError:
+        pass
