@@ -120,3 +120,86 @@ def test_any_introspection_body_gives_an_answer_or_a_503(body: bytes) -> None:
         _client_answering(body).introspect("tok")
     except IssuerUnavailableError:
         pass
+# -- the introspection answer cache ------------------------------------------------------------
+
+
+class _DictStore:
+    """A shared store as another process sees it: bytes under keys."""
+
+    def __init__(self) -> None:
+        self.data: dict[str, bytes] = {}
+
+    def get(self, key: str) -> bytes | None:
+        return self.data.get(key)
+
+    def set(self, key: str, value: bytes, ttl: float) -> None:
+        self.data[key] = value
+
+    async def get_async(self, key: str) -> bytes | None:
+        return self.get(key)
+
+    async def set_async(self, key: str, value: bytes, ttl: float) -> None:
+        self.set(key, value, ttl)
+
+
+class _Revoked:
+    issuer = ISSUER
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def introspect(self, token: str) -> IntrospectionAnswer:
+        self.calls += 1
+        return IntrospectionAnswer(active=False)
+
+    async def introspect_async(self, token: str) -> IntrospectionAnswer:
+        return self.introspect(token)
+
+
+async def test_stored_answer_dated_in_the_future_is_not_reused() -> None:
+    # A node whose clock runs far ahead (or a tampered store) must not make an active
+    # answer live forever: the token was revoked since, and Okta is asked again.
+    now = 1_800_000_000.0
+    clock = FakeClock(now)
+    token = AccessToken.from_claims(
+        {"iss": ISSUER, "aud": "api://default", "exp": now + 3600, "cid": "svc", "scp": ["a"]}
+    )
+    store = _DictStore()
+    introspector = _Revoked()
+    check = RevocationCheck(introspector, ISSUER, clock=clock, store=store, fallback=60)
+    store.data[check.key("tok")] = json.dumps(
+        {"active": True, "scope": "a", "client_id": "svc", "okta_guard_checked_at": now + 86400}
+    ).encode()
+    with pytest.raises(InvalidTokenError) as caught:
+        check.check("tok", token)
+    assert caught.value.reason == "revoked"
+    store.data[check.key("tok")] = json.dumps(
+        {"active": True, "scope": "a", "client_id": "svc", "okta_guard_checked_at": now + 86400}
+    ).encode()
+    with pytest.raises(InvalidTokenError):
+        await check.check_async("tok", token)
+    assert introspector.calls == 2
+
+
+class _Down:
+    issuer = ISSUER
+
+    def introspect(self, token: str) -> IntrospectionAnswer:
+        raise IssuerUnavailableError("down", reason="introspection_unreachable")
+
+    async def introspect_async(self, token: str) -> IntrospectionAnswer:
+        return self.introspect(token)
+
+
+def test_stored_answer_dated_in_the_future_does_not_stretch_the_fallback() -> None:
+    now = 1_800_000_000.0
+    token = AccessToken.from_claims(
+        {"iss": ISSUER, "aud": "api://default", "exp": now + 3600, "cid": "svc", "scp": ["a"]}
+    )
+    store = _DictStore()
+    check = RevocationCheck(_Down(), ISSUER, clock=FakeClock(now), store=store, fallback=60)
+    store.data[check.key("tok")] = json.dumps(
+        {"active": True, "scope": "a", "client_id": "svc", "okta_guard_checked_at": now + 3000}
+    ).encode()
+    with pytest.raises(IssuerUnavailableError):
+        check.check("tok", token)

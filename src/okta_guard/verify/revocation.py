@@ -49,6 +49,10 @@ __all__ = ["AnswerStore", "MemoryAnswerStore", "RevocationCheck", "RevocationSta
 logger = logging.getLogger("okta_guard.verify.revocation")
 
 _KEY_PREFIX = "okta-guard:introspection:"
+#: How far in the future a stored answer may be dated (clock skew between the hosts
+#: sharing a store); an answer dated later is ignored, so neither a fast clock nor a
+#: tampered entry can stretch ``cache_ttl`` or ``fallback``.
+MAX_CLOCK_SKEW = 5.0
 
 
 class AnswerStore(Protocol):
@@ -254,7 +258,10 @@ class RevocationCheck:
     def _usable(self, entry: _Entry | None, now: float, exp: float) -> bool:
         if entry is None or now >= exp:
             return False
-        return not entry.answer.active or now - entry.checked_at < self.cache_ttl
+        age = now - entry.checked_at
+        if age < -MAX_CLOCK_SKEW:
+            return False
+        return not entry.answer.active or age < self.cache_ttl
 
     def _decide(self, entry: _Entry, token: AccessToken) -> AccessToken:
         try:
@@ -305,7 +312,7 @@ class RevocationCheck:
             and last is not None
             and last.answer.active
             and now < exp
-            and now - last.checked_at <= self.cache_ttl + self.fallback
+            and -MAX_CLOCK_SKEW <= now - last.checked_at <= self.cache_ttl + self.fallback
         ):
             self.stats.fallbacks += 1
             logger.warning(
