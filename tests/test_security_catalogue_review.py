@@ -203,3 +203,64 @@ def test_stored_answer_dated_in_the_future_does_not_stretch_the_fallback() -> No
     ).encode()
     with pytest.raises(IssuerUnavailableError):
         check.check("tok", token)
+# -- telemetry -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def spans() -> Iterator[Any]:
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    telemetry.configure(tracer_provider=provider)
+    try:
+        yield exporter
+    finally:
+        telemetry._resolved = False  # back to auto-detection for the other tests
+        telemetry._state = None
+
+
+def test_span_never_carries_credentials_of_the_url(spans: Any) -> None:
+    client = _client_answering(
+        b'{"active": false}',
+        introspection_url="https://svc:hunter2@okta.example.com/oauth2/default/v1/introspect?k=v",
+    )
+    assert not client.introspect("tok").active
+    (span,) = spans.get_finished_spans()
+    shown = json.dumps(dict(span.attributes)) + span.name
+    assert "hunter2" not in shown and "svc:" not in shown and "k=v" not in shown
+    assert span.attributes["url.full"].startswith("https://REDACTED:REDACTED@okta.example.com/")
+
+
+async def test_telemetry_never_turns_a_bad_url_into_another_exception(spans: Any) -> None:
+    # With telemetry on, a port out of range raised ValueError from the span, outside the
+    # shell that turns every failure into a 503.
+    client = _client_answering(
+        b'{"active": false}', introspection_url="https://okta.example.com:99999/v1/introspect"
+    )
+    assert not client.introspect("tok").active
+    assert not (await client.introspect_async("tok")).active
+
+
+def test_a_failing_span_processor_never_breaks_a_request(spans: Any) -> None:
+    from opentelemetry.sdk.trace import TracerProvider
+
+    class BrokenProcessor:
+        def on_start(self, span: Any, parent_context: Any = None) -> None:
+            raise RuntimeError("processor down")
+
+        def on_end(self, span: Any) -> None:
+            raise RuntimeError("processor down")
+
+        def shutdown(self) -> None: ...
+
+        def force_flush(self, timeout_millis: int = 0) -> bool:
+            return True
+
+    provider = TracerProvider()
+    provider.add_span_processor(BrokenProcessor())  # type: ignore[arg-type]
+    telemetry.configure(tracer_provider=provider)
+    assert not _client_answering(b'{"active": false}').introspect("tok").active
