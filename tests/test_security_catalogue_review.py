@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+import tracemalloc
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -264,3 +265,114 @@ def test_a_failing_span_processor_never_breaks_a_request(spans: Any) -> None:
     provider.add_span_processor(BrokenProcessor())  # type: ignore[arg-type]
     telemetry.configure(tracer_provider=provider)
     assert not _client_answering(b'{"active": false}').introspect("tok").active
+# -- the mock's token hook ---------------------------------------------------------------------
+
+
+class _BadHook(BaseHTTPRequestHandler):
+    mode = "drip"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("content-length", "0")))
+        self.send_response(200)
+        self.send_header("content-type", "application/json")
+        if self.mode == "drip":
+            body = json.dumps(
+                {"commands": [{"type": "com.okta.access.patch", "value": []}]}
+            ).encode()
+            self.send_header("content-length", str(len(body) + 1000))
+            self.end_headers()
+            try:
+                for byte in body + b" " * 1000:
+                    self.wfile.write(bytes([byte]))
+                    self.wfile.flush()
+                    time.sleep(0.05)
+            except OSError:
+                return
+        elif self.mode == "huge":
+            size = 64 * 1024 * 1024
+            self.send_header("content-length", str(size + 2))
+            self.end_headers()
+            try:
+                self.wfile.write(b"[")
+                chunk = b" " * (1024 * 1024)
+                for _ in range(64):
+                    self.wfile.write(chunk)
+                self.wfile.write(b"]")
+            except OSError:
+                return
+        else:  # nested
+            body = b"[" * 100_000 + b"]" * 100_000
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+
+@pytest.fixture
+def bad_hook() -> Iterator[tuple[str, type[_BadHook]]]:
+    handler = type("Hook", (_BadHook,), {})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/hook", handler
+    server.shutdown()
+    server.server_close()
+
+
+def _mint(okta: MockIssuer) -> httpx.Response:
+    with okta.http_client() as client:
+        return client.post(
+            okta.token_url,
+            data={"grant_type": "client_credentials", "scope": "orders:read"},
+            auth=("svc", SECRET),
+        )
+
+
+@pytest.mark.parametrize("mode", ["drip", "huge", "nested"])
+def test_mock_token_hook_url_that_drips_floods_or_nests_issues_the_token_in_time(
+    bad_hook: tuple[str, type[_BadHook]], mode: str
+) -> None:
+    from okta_guard.testing import TokenHook
+
+    url, handler = bad_hook
+    handler.mode = mode
+    with MockIssuer() as okta:
+        okta.register_client("svc", SECRET, scopes=["orders:read"])
+        okta.token_hook = TokenHook(url, timeout=0.5)
+        tracemalloc.start()
+        started = time.monotonic()
+        try:
+            response = _mint(okta)
+            elapsed = time.monotonic() - started
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert response.status_code == 200, response.text
+        assert elapsed < 2.0  # Okta's rule: the hook has its timeout, in total
+        assert okta.token_hook.failures == 1
+        assert peak < 16 * 1024 * 1024  # a 64 MiB answer is not read whole
+
+
+@pytest.mark.parametrize(
+    "path", ["/claims/groups/\u00b2", "/claims/groups/\u00b2/x", "/claims/groups/" + "9" * 5000]
+)
+def test_mock_token_hook_patch_with_an_odd_array_index_issues_the_token_unmodified(
+    path: str,
+) -> None:
+    def hook(request: dict[str, Any]) -> dict[str, Any]:
+        return {"commands": [{"type": "com.okta.access.patch", "value": [
+            {"op": "add", "path": "/claims/groups", "value": ["a"]},
+            {"op": "replace", "path": path, "value": "x"},
+        ]}]}  # fmt: skip
+
+    okta = MockIssuer(token_hook=hook)
+    try:
+        okta.register_client("svc", SECRET, scopes=["orders:read"])
+        response = _mint(okta)
+        assert response.status_code == 200, response.text
+        assert okta.token_hook is not None and okta.token_hook.failures == 1
+    finally:
+        okta.close()
