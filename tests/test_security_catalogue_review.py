@@ -224,12 +224,27 @@ def spans() -> Iterator[Any]:
         telemetry._state = None
 
 
+def _shell_call(url: str) -> int:
+    from okta_guard._http import send_sync
+    from okta_guard._sansio import Deadline, HttpRequest
+
+    transport = httpx.MockTransport(lambda request: httpx.Response(200, content=b"{}"))
+    with httpx.Client(transport=transport) as client:
+        return send_sync(client, HttpRequest(url), Deadline(5.0)).status
+
+
+async def _shell_call_async(url: str) -> int:
+    from okta_guard._http import send_async
+    from okta_guard._sansio import Deadline, HttpRequest
+
+    transport = httpx.MockTransport(lambda request: httpx.Response(200, content=b"{}"))
+    async with httpx.AsyncClient(transport=transport) as client:
+        return (await send_async(client, HttpRequest(url), Deadline(5.0))).status
+
+
 def test_span_never_carries_credentials_of_the_url(spans: Any) -> None:
-    client = _client_answering(
-        b'{"active": false}',
-        introspection_url="https://svc:hunter2@okta.example.com/oauth2/default/v1/introspect?k=v",
-    )
-    assert not client.introspect("tok").active
+    # e.g. an explicit jwks_uri with a user and password in it
+    assert _shell_call("https://svc:hunter2@okta.example.com/oauth2/default/v1/keys?k=v") == 200
     (span,) = spans.get_finished_spans()
     shown = json.dumps(dict(span.attributes)) + span.name
     assert "hunter2" not in shown and "svc:" not in shown and "k=v" not in shown
@@ -237,13 +252,11 @@ def test_span_never_carries_credentials_of_the_url(spans: Any) -> None:
 
 
 async def test_telemetry_never_turns_a_bad_url_into_another_exception(spans: Any) -> None:
-    # With telemetry on, a port out of range raised ValueError from the span, outside the
-    # shell that turns every failure into a 503.
-    client = _client_answering(
-        b'{"active": false}', introspection_url="https://okta.example.com:99999/v1/introspect"
-    )
-    assert not client.introspect("tok").active
-    assert not (await client.introspect_async("tok")).active
+    # With telemetry on, a port out of range raised ValueError from the span, out of the
+    # shells that turn every failure into an answer (``send_sync`` "never raises").
+    url = "https://okta.example.com:99999/oauth2/default/v1/keys"
+    assert _shell_call(url) == 200
+    assert await _shell_call_async(url) == 200
 
 
 def test_a_failing_span_processor_never_breaks_a_request(spans: Any) -> None:
@@ -265,6 +278,52 @@ def test_a_failing_span_processor_never_breaks_a_request(spans: Any) -> None:
     provider.add_span_processor(BrokenProcessor())  # type: ignore[arg-type]
     telemetry.configure(tracer_provider=provider)
     assert not _client_answering(b'{"active": false}').introspect("tok").active
+# -- the router ---------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def router() -> Iterator[MultiIssuerVerifier]:
+    okta = MockIssuer(clock=FakeClock())
+    okta.add_auth_server("partner", audience="api://partner")
+    http = httpx.Client(transport=okta.transport)
+    multi = MultiIssuerVerifier(
+        [
+            TokenVerifier(okta.issuer, okta.audience, clock=okta.clock, http_client=http),
+            TokenVerifier(
+                okta.issuer_for("partner"), "api://partner", clock=okta.clock, http_client=http
+            ),
+        ]
+    )
+    yield multi
+    okta.close()
+
+
+def _b64(data: bytes) -> str:
+    import base64
+
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    token=st.text(max_size=300)
+    | st.builds(
+        lambda iss, rest: ".".join(
+            [
+                _b64(b'{"alg":"RS256","kid":"k1"}'),
+                _b64(json.dumps({"iss": iss, **rest}).encode()),
+                "c2ln",
+            ]
+        ),
+        _JSON,
+        st.dictionaries(st.sampled_from(["aud", "cid", "exp"]), _JSON, max_size=3),
+    )
+)
+def test_any_token_to_the_router_is_only_an_okta_guard_error(
+    router: MultiIssuerVerifier, token: str
+) -> None:
+    with pytest.raises(OktaGuardError):
+        router.verify(token)
 # -- the mock's token hook ---------------------------------------------------------------------
 
 
@@ -376,3 +435,32 @@ def test_mock_token_hook_patch_with_an_odd_array_index_issues_the_token_unmodifi
         assert okta.token_hook is not None and okta.token_hook.failures == 1
     finally:
         okta.close()
+# -- endpoints that receive the client's credentials ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://okta.example.com/oauth2/default/v1/x",  # the secret in clear text
+        "https://svc:hunter2@okta.example.com/oauth2/default/v1/x",
+        "https://okta.example.com:99999/oauth2/default/v1/x",
+        "okta.example.com/oauth2/default/v1/x",
+        "ftp://okta.example.com/x",
+    ],
+    ids=["http", "userinfo", "port", "relative", "ftp"],
+)
+def test_token_and_introspection_urls_must_be_https_without_credentials(url: str) -> None:
+    from okta_guard import ConfigurationError, TokenClient
+
+    with pytest.raises(ConfigurationError):
+        IntrospectionClient(ISSUER, "introspector", SECRET, introspection_url=url)
+    with pytest.raises(ConfigurationError):
+        TokenClient(ISSUER, "svc", SECRET, scopes=["a"], token_url=url)
+
+
+def test_loopback_token_and_introspection_urls_may_use_http() -> None:
+    from okta_guard import TokenClient
+
+    url = "http://127.0.0.1:8080/oauth2/default/v1/x"
+    assert IntrospectionClient(ISSUER, "i", SECRET, introspection_url=url).introspection_url == url
+    assert TokenClient(ISSUER, "svc", SECRET, scopes=["a"], token_url=url).token_url == url

@@ -34,7 +34,7 @@ from okta_guard._http import send_async, send_sync
 from okta_guard._retry import retry_after_seconds
 from okta_guard._sansio import DEADLINE_PASSED, Deadline, HttpRequest, HttpResponse
 from okta_guard.call.auth_methods import PrivateKeyInput, Secret, build_authenticator
-from okta_guard.call.config import check_client_id, kwargs_from_env
+from okta_guard.call.config import check_client_id, checked_endpoint_url, kwargs_from_env
 from okta_guard.errors import ConfigurationError, IssuerUnavailableError
 from okta_guard.settings import validate_issuer
 from okta_guard.verify.introspection import IntrospectionAnswer
@@ -83,7 +83,11 @@ class IntrospectionClient:
     ) -> None:
         self.issuer = validate_issuer(issuer)
         self.client_id = check_client_id(client_id)
-        self.introspection_url = introspection_url or f"{self.issuer}/v1/introspect"
+        self.introspection_url = (
+            checked_endpoint_url("introspection_url", introspection_url)
+            if introspection_url is not None
+            else f"{self.issuer}/v1/introspect"
+        )
         if (
             private_key is not None
             and client_secret is None
