@@ -473,3 +473,42 @@ def test_loopback_token_and_introspection_urls_may_use_http() -> None:
     url = "http://127.0.0.1:8080/oauth2/default/v1/x"
     assert IntrospectionClient(ISSUER, "i", SECRET, introspection_url=url).introspection_url == url
     assert TokenClient(ISSUER, "svc", SECRET, scopes=["a"], token_url=url).token_url == url
+
+
+async def test_mock_asgi_app_keeps_serving_while_a_token_hook_runs() -> None:
+    # The ASGI shell ran the handler on the event loop: a token hook (up to 3 s, or a hook
+    # calling the mock back) froze every other request of the app meanwhile.
+    import asyncio
+
+    from okta_guard.testing import TokenHook
+
+    released = threading.Event()
+
+    def hook(event: dict[str, Any]) -> dict[str, Any]:
+        released.wait(5.0)  # until the test saw the keys answered
+        return {"commands": [{"type": "com.okta.access.patch", "value": [
+            {"op": "add", "path": "/claims/tenant", "value": "acme"},
+        ]}]}  # fmt: skip
+
+    okta = MockIssuer(token_hook=TokenHook(hook, timeout=2.0))
+    okta.register_client("svc", SECRET, scopes=["orders:read"])
+    transport = httpx.ASGITransport(app=okta.app)
+    try:
+        async with httpx.AsyncClient(transport=transport) as client:
+            token = asyncio.create_task(
+                client.post(
+                    okta.token_url,
+                    data={"grant_type": "client_credentials", "scope": "orders:read"},
+                    auth=("svc", SECRET),
+                )
+            )
+            await asyncio.sleep(0)  # the token request is in the hook now (or about to be)
+            keys = await client.get(okta.issuer + "/v1/keys")
+            released.set()
+            answer = await token
+        assert keys.status_code == 200
+        assert answer.status_code == 200
+        assert okta.token_hook is not None and okta.token_hook.failures == 0
+    finally:
+        released.set()
+        okta.close()
