@@ -9,6 +9,7 @@ subclasses out, whatever the input.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import threading
@@ -512,3 +513,29 @@ async def test_mock_asgi_app_keeps_serving_while_a_token_hook_runs() -> None:
     finally:
         released.set()
         okta.close()
+
+
+class _StalledStore(_DictStore):
+    """A shared store that accepts the connection and never answers (async)."""
+
+    async def get_async(self, key: str) -> bytes | None:
+        await asyncio.Event().wait()
+        return None
+
+    async def set_async(self, key: str, value: bytes, ttl: float) -> None:
+        await asyncio.Event().wait()
+
+
+async def test_a_stalled_answer_store_does_not_hold_async_callers() -> None:
+    now = 1_800_000_000.0
+    token = AccessToken.from_claims(
+        {"iss": ISSUER, "aud": "api://default", "exp": now + 3600, "cid": "svc", "scp": ["a"]}
+    )
+    introspector = _Revoked()
+    check = RevocationCheck(
+        introspector, ISSUER, clock=FakeClock(now), store=_StalledStore(), store_timeout=0.05
+    )
+    with pytest.raises(InvalidTokenError) as caught:
+        await asyncio.wait_for(check.check_async("tok", token), 5.0)
+    assert caught.value.reason == "revoked"
+    assert introspector.calls == 1

@@ -204,6 +204,9 @@ class RevocationCheck:
             be used while the server cannot be reached (``0``: answer 503 instead).
         store: where answers are kept (default: a :class:`MemoryAnswerStore`).
         max_wait: how long a caller waits for another caller's request to the server.
+        store_timeout: how long an async caller waits for the store (a read or a write)
+            before going on without it (seconds).  Sync callers rely on the store's own
+            timeouts (:class:`okta_guard.redis.RedisStore` sets short socket timeouts).
         clock: epoch seconds.
     """
 
@@ -216,6 +219,7 @@ class RevocationCheck:
         fallback: float = 0.0,
         store: AnswerStore | None = None,
         max_wait: float = 30.0,
+        store_timeout: float = 1.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
         if not callable(getattr(introspector, "introspect", None)) or not callable(
@@ -242,6 +246,7 @@ class RevocationCheck:
         # and bytes only.
         self._local = self.store if isinstance(self.store, MemoryAnswerStore) else None
         self.max_wait = max_wait
+        self.store_timeout = store_timeout
         self.stats = RevocationStats()
         self._clock = clock
         self._prefix = f"{_KEY_PREFIX}{hashlib.sha256(issuer.encode()).hexdigest()[:16]}:"
@@ -426,8 +431,9 @@ class RevocationCheck:
         if self._local is not None:
             return self._load(key)
         try:
-            return _Entry.loads(await self.store.get_async(key))
-        except Exception:
+            raw = await asyncio.wait_for(self.store.get_async(key), self.store_timeout)
+            return _Entry.loads(raw)
+        except Exception:  # asyncio.TimeoutError included: a slow store is a failed one
             logger.warning("okta-guard: the introspection store failed on read; asking Okta")
             return None
 
@@ -436,7 +442,9 @@ class RevocationCheck:
             self._save(key, entry, ttl)
             return
         try:
-            await self.store.set_async(key, entry.dumps(), ttl)
+            await asyncio.wait_for(
+                self.store.set_async(key, entry.dumps(), ttl), self.store_timeout
+            )
         except Exception:
             logger.warning("okta-guard: the introspection store failed on write")
 
