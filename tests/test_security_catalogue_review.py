@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gzip
 import json
 import threading
 import time
 import tracemalloc
+import zlib
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -539,3 +541,72 @@ async def test_a_stalled_answer_store_does_not_hold_async_callers() -> None:
         await asyncio.wait_for(check.check_async("tok", token), 5.0)
     assert caught.value.reason == "revoked"
     assert introspector.calls == 1
+
+
+# -- the outbound shells -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("encoding", "body"),
+    [
+        ("gzip", gzip.compress(b'{"keys":[]}' + b" " * 40)[:-8]),  # no trailer
+        ("gzip", gzip.compress(b'{"keys":[]}' + b" " * 40)[:-14]),  # cut inside the data
+        ("deflate", zlib.compress(b'{"keys":[]}' + b" " * 40)[:-4]),  # no checksum
+    ],
+    ids=["gzip-trailer", "gzip-data", "deflate-checksum"],
+)
+def test_a_truncated_compressed_body_is_a_bad_encoding_not_a_fragment(
+    encoding: str, body: bytes
+) -> None:
+    from okta_guard._http import send_sync
+    from okta_guard._sansio import Deadline, HttpRequest
+
+    class Truncated(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("content-encoding", encoding)
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Truncated)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/oauth2/default/v1/keys"
+    try:
+        with httpx.Client() as client:
+            answer = send_sync(client, HttpRequest(url), Deadline(5.0))
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert answer.error == "encoding" and answer.body == b""
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    data=st.binary(max_size=200),
+    mode=st.sampled_from(["identity", "gzip", "deflate"]),
+    cuts=st.lists(st.integers(0, 260), max_size=4),
+    limit=st.integers(0, 300),
+    keep=st.integers(0, 260),
+)
+def test_the_decoder_raises_only_its_own_errors_and_respects_its_cap(
+    data: bytes, mode: str, cuts: list[int], limit: int, keep: int
+) -> None:
+    from okta_guard._http import BadEncoding, BodyTooLarge, Decoder
+
+    if mode == "gzip":
+        data = gzip.compress(data)[: keep + 20]
+    elif mode == "deflate":
+        data = zlib.compress(data)[: keep + 8]
+    decoder = Decoder(mode, limit)
+    try:
+        start = 0
+        for cut in [*sorted(c for c in set(cuts) if c < len(data)), len(data)]:
+            decoder.feed(data[start:cut])
+            start = cut
+        assert len(decoder.body()) <= limit
+    except (BodyTooLarge, BadEncoding):
+        pass
