@@ -610,3 +610,15 @@ def test_the_decoder_raises_only_its_own_errors_and_respects_its_cap(
         assert len(decoder.body()) <= limit
     except (BodyTooLarge, BadEncoding):
         pass
+
+
+def test_introspection_client_from_env_without_an_issuer_is_a_configuration_error() -> None:
+    # It raised KeyError('issuer').
+    from okta_guard import ConfigurationError
+
+    env = {
+        "OKTA_INTROSPECTION_CLIENT_ID": "introspector",
+        "OKTA_INTROSPECTION_CLIENT_SECRET": SECRET,
+    }
+    with pytest.raises(ConfigurationError, match="OKTA_ISSUER"):
+        IntrospectionClient.from_env(env)

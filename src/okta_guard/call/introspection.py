@@ -36,7 +36,7 @@ from okta_guard._sansio import DEADLINE_PASSED, Deadline, HttpRequest, HttpRespo
 from okta_guard.call.auth_methods import PrivateKeyInput, Secret, build_authenticator
 from okta_guard.call.config import check_client_id, checked_endpoint_url, kwargs_from_env
 from okta_guard.errors import ConfigurationError, IssuerUnavailableError
-from okta_guard.settings import validate_issuer
+from okta_guard.settings import issuer_from_env, validate_issuer
 from okta_guard.verify.introspection import IntrospectionAnswer
 
 __all__ = ["MAX_ANSWER_BYTES", "IntrospectionClient"]
@@ -144,7 +144,8 @@ class IntrospectionClient:
                 "No introspection client configured: set OKTA_INTROSPECTION_CLIENT_ID and "
                 "OKTA_INTROSPECTION_CLIENT_SECRET (or OKTA_CLIENT_ID / OKTA_CLIENT_SECRET)."
             )
-        issuer = kwargs.pop("issuer")
+        # Without OKTA_ISSUER / OKTA_DOMAIN this raises ConfigurationError naming them.
+        issuer = kwargs.pop("issuer", None) or issuer_from_env(source)
         client_id = kwargs.pop("client_id")
         secret = kwargs.pop("client_secret", None)
         allowed = {"private_key", "key_id", "auth_method", "clock", "timeout"}
