@@ -622,3 +622,24 @@ def test_introspection_client_from_env_without_an_issuer_is_a_configuration_erro
     }
     with pytest.raises(ConfigurationError, match="OKTA_ISSUER"):
         IntrospectionClient.from_env(env)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"timeout": float("inf")},
+        {"deadline": float("inf")},
+        {"timeout": float("nan")},
+        {"deadline": 0},
+        {"timeout": True},
+    ],
+    ids=["timeout-inf", "deadline-inf", "timeout-nan", "deadline-0", "timeout-bool"],
+)
+def test_introspection_client_refuses_an_unbounded_or_odd_time_limit(
+    options: dict[str, Any],
+) -> None:
+    # timeout=inf was accepted: no total deadline at all, and the sync watchdog thread died.
+    from okta_guard import ConfigurationError
+
+    with pytest.raises(ConfigurationError):
+        IntrospectionClient(ISSUER, "introspector", SECRET, **options)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -45,6 +46,15 @@ logger = logging.getLogger("okta_guard.call.introspection")
 
 #: Largest (decoded) introspection answer accepted, in bytes.
 MAX_ANSWER_BYTES = 64 * 1024
+
+
+def _finite_positive(value: object) -> bool:
+    return (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and value > 0
+    )
 
 
 class IntrospectionClient:
@@ -104,15 +114,20 @@ class IntrospectionClient:
             token_url=self.introspection_url,
             clock=clock,
         )
-        if not (timeout > 0) or not isinstance(max_answer_bytes, int) or max_answer_bytes < 64:
+        if (
+            not _finite_positive(timeout)
+            or not isinstance(max_answer_bytes, int)
+            or max_answer_bytes < 64
+        ):
             raise ConfigurationError(
-                "timeout must be positive and max_answer_bytes an integer of at least 64."
+                "timeout must be a finite, positive number of seconds and max_answer_bytes "
+                "an integer of at least 64."
             )
         self._clock = clock
         self._timeout = float(timeout)
         self._deadline = 2 * float(timeout) if deadline is None else float(deadline)
-        if not self._deadline > 0:
-            raise ConfigurationError("deadline must be a positive number of seconds.")
+        if not _finite_positive(self._deadline):
+            raise ConfigurationError("deadline must be a finite, positive number of seconds.")
         self._cap = max_answer_bytes
         self._http_client = http_client
         self._async_http_client = async_http_client
