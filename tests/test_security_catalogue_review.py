@@ -478,9 +478,10 @@ def test_loopback_token_and_introspection_urls_may_use_http() -> None:
     assert TokenClient(ISSUER, "svc", SECRET, scopes=["a"], token_url=url).token_url == url
 
 
-async def test_mock_asgi_app_keeps_serving_while_a_token_hook_runs() -> None:
-    # The ASGI shell ran the handler on the event loop: a token hook (up to 3 s, or a hook
-    # calling the mock back) froze every other request of the app meanwhile.
+@pytest.mark.parametrize("shell", ["asgi", "transport"])
+async def test_mock_keeps_serving_async_callers_while_a_token_hook_runs(shell: str) -> None:
+    # The ASGI shell and the in-process transport ran the handler on the event loop: a token
+    # hook (up to 3 s, or a hook calling the mock back) froze every other request meanwhile.
     import asyncio
 
     from okta_guard.testing import TokenHook
@@ -495,7 +496,9 @@ async def test_mock_asgi_app_keeps_serving_while_a_token_hook_runs() -> None:
 
     okta = MockIssuer(token_hook=TokenHook(hook, timeout=2.0))
     okta.register_client("svc", SECRET, scopes=["orders:read"])
-    transport = httpx.ASGITransport(app=okta.app)
+    transport: httpx.AsyncBaseTransport = (
+        httpx.ASGITransport(app=okta.app) if shell == "asgi" else okta.transport
+    )
     try:
         async with httpx.AsyncClient(transport=transport) as client:
             token = asyncio.create_task(
