@@ -29,6 +29,7 @@ test: lint typecheck pytest
 
 demo: $(STAMP)
 	$(BIN)/okta-guard demo
+	@echo "More: '$(BIN)/okta-guard demo --fleet' runs worker processes sharing one token through Redis."
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

@@ -29,6 +29,20 @@ for artifact in "$wheel" "$sdist"; do
     echo "ok: $(basename "$artifact") installs with only the runtime dependencies"
 done
 
+"$env/bin/python" -c "
+from okta_guard.errors import ConfigurationError
+from okta_guard.redis import RedisStore
+try:
+    RedisStore('redis://127.0.0.1:6379/0')
+except ConfigurationError as exc:
+    assert 'okta-guard[redis]' in str(exc)
+else:
+    raise SystemExit('RedisStore without redis-py should say which extra to install')
+"
+echo "ok: without the redis extra, RedisStore says which extra to install"
+"$env/bin/pip" install -q "${wheel}[redis]" 2>&1 | grep -v "^WARNING: Location" || true
+"$env/bin/python" -c "import redis; from okta_guard.redis import RedisStore; RedisStore('redis://127.0.0.1:6379/0')"
+echo "ok: extra redis installs redis-py"
 "$env/bin/pip" install -q "${wheel}[fastapi,testing]" 2>&1 | grep -v "^WARNING: Location" || true
 "$env/bin/python" -c "import fastapi, uvicorn, trustme; import okta_guard.fastapi"
 echo "ok: extras fastapi,testing install fastapi, uvicorn and trustme"

@@ -27,6 +27,9 @@ _EXPORTS: dict[str, str] = {
     "TokenCache": "okta_guard.call.client",
     "RetrySettings": "okta_guard.call.client",
     "TokenAuth": "okta_guard.call.httpx_auth",
+    "StoreSettings": "okta_guard.call.shared_policy",
+    "Store": "okta_guard.store",
+    "MemoryStore": "okta_guard.store",
     "VerifierStats": "okta_guard.verify.stats",
     "OktaGuardError": "okta_guard.errors",
     "InvalidTokenError": "okta_guard.errors",
@@ -41,23 +44,36 @@ _EXPORTS: dict[str, str] = {
     "metadata_route": "okta_guard.protect.metadata",
     "RouteInfo": "okta_guard.protect.audit",
     "audit_routes": "okta_guard.protect.audit",
+    "DPoPKey": "okta_guard.call.dpop",
+    "InvalidDPoPProofError": "okta_guard.errors",
+    "DPoPNonceError": "okta_guard.errors",
+    "ReplayStoreError": "okta_guard.errors",
+    "MemoryReplayStore": "okta_guard.verify.replay",
 }
 
 __all__ = [
     "AccessToken",
     "ConfigurationError",
+    "DPoPKey",
+    "DPoPNonceError",
     "InsufficientScopeError",
     "IntrospectionClient",
+    "InvalidDPoPProofError",
     "InvalidRequestError",
     "InvalidTokenError",
     "IssuerUnavailableError",
+    "MemoryReplayStore",
+    "MemoryStore",
     "MultiIssuerVerifier",
     "OktaGuardError",
     "OktaGuardMiddleware",
     "ProtectedResourceMetadata",
+    "ReplayStoreError",
     "RetrySettings",
     "RouteInfo",
     "ServiceToken",
+    "Store",
+    "StoreSettings",
     "TokenAuth",
     "TokenCache",
     "TokenClient",
@@ -74,15 +90,20 @@ __all__ = [
 
 if TYPE_CHECKING:
     from okta_guard.call.client import RetrySettings, TokenCache, TokenClient
+    from okta_guard.call.dpop import DPoPKey
     from okta_guard.call.httpx_auth import TokenAuth
     from okta_guard.call.introspection import IntrospectionClient
+    from okta_guard.call.shared_policy import StoreSettings
     from okta_guard.errors import (
         ConfigurationError,
+        DPoPNonceError,
         InsufficientScopeError,
+        InvalidDPoPProofError,
         InvalidRequestError,
         InvalidTokenError,
         IssuerUnavailableError,
         OktaGuardError,
+        ReplayStoreError,
         TokenRequestError,
     )
     from okta_guard.models import AccessToken, ServiceToken
@@ -92,7 +113,9 @@ if TYPE_CHECKING:
     from okta_guard.protect.middleware import OktaGuardMiddleware
     from okta_guard.protect.scopes import require_scopes
     from okta_guard.settings import issuer_from_domain
+    from okta_guard.store import MemoryStore, Store
     from okta_guard.verify.multi import MultiIssuerVerifier
+    from okta_guard.verify.replay import MemoryReplayStore
     from okta_guard.verify.stats import VerifierStats
     from okta_guard.verify.verifier import TokenVerifier
 

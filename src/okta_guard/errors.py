@@ -13,11 +13,14 @@ from collections.abc import Iterable
 
 __all__ = [
     "ConfigurationError",
+    "DPoPNonceError",
     "InsufficientScopeError",
+    "InvalidDPoPProofError",
     "InvalidRequestError",
     "InvalidTokenError",
     "IssuerUnavailableError",
     "OktaGuardError",
+    "ReplayStoreError",
     "TokenRequestError",
 ]
 
@@ -60,6 +63,50 @@ class InvalidTokenError(OktaGuardError):
     status_code = 401
     error = "invalid_token"
     default_description = "The access token is invalid."
+
+
+class InvalidDPoPProofError(InvalidTokenError):
+    """401 ``invalid_dpop_proof``: the ``DPoP`` proof is missing, malformed, replayed, for
+    another request or not made with the key the access token is bound to (RFC 9449 §7.1)."""
+
+    error = "invalid_dpop_proof"
+    default_description = "The DPoP proof is invalid."
+
+
+class DPoPNonceError(InvalidDPoPProofError):
+    """401 ``use_dpop_nonce``: the proof must carry the server nonce in ``nonce``
+    (RFC 9449 §9); ``nonce`` goes into the answer's ``DPoP-Nonce`` header."""
+
+    error = "use_dpop_nonce"
+    default_description = "The resource server requires a nonce in the DPoP proof."
+
+    def __init__(
+        self, nonce: str, description: str | None = None, *, reason: str | None = None
+    ) -> None:
+        self.nonce = nonce
+        super().__init__(description, reason=reason or "dpop_nonce_required")
+
+
+class ReplayStoreError(OktaGuardError):
+    """503: the DPoP replay store (the record of proof ``jti`` values) failed.
+
+    Fails closed: without it a replayed proof could not be recognised.
+    ``retry_after`` is a hint in seconds for the ``Retry-After`` header.
+    """
+
+    status_code = 503
+    error = "temporarily_unavailable"
+    default_description = "The service cannot check DPoP proofs right now; try again later."
+
+    def __init__(
+        self,
+        description: str | None = None,
+        *,
+        retry_after: float = 5.0,
+        reason: str | None = None,
+    ) -> None:
+        self.retry_after = max(1.0, float(retry_after))
+        super().__init__(description, reason=reason or "replay_store_unavailable")
 
 
 class InsufficientScopeError(OktaGuardError):

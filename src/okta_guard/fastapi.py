@@ -52,9 +52,10 @@ from okta_guard.protect.challenge import (
     error_headers,
     websocket_close_code,
 )
+from okta_guard.protect.dpop import dpop_support
 from okta_guard.protect.introspect import INTROSPECT_ATTR, introspect_connection, issuers_of
 from okta_guard.protect.metadata import ProtectedResourceMetadata, metadata_route
-from okta_guard.protect.scopes import SCOPES_ATTR
+from okta_guard.protect.scopes import SCOPES_ATTR, connection_dpop_challenge
 
 __all__ = ["OktaAuth", "OktaGuardHTTPException", "okta_guard_exception_handler"]
 
@@ -162,7 +163,8 @@ class OktaAuth(SecurityBase):
         url = self.resource_metadata
         if url is None and self._metadata is not None:
             url = self._metadata.metadata_url(conn.scope)
-        return OktaGuardHTTPException(exc, error_headers(exc, self.realm, url or None))
+        dpop = connection_dpop_challenge(conn, self.verifier, exc)
+        return OktaGuardHTTPException(exc, error_headers(exc, self.realm, url or None, dpop))
 
     async def authenticate(
         self, conn: HTTPConnection, requirement: ScopeRequirement
@@ -259,6 +261,10 @@ class OktaAuth(SecurityBase):
         """
         app.add_exception_handler(OktaGuardHTTPException, okta_guard_exception_handler)
         if resource_metadata:
+            support = dpop_support(self.verifier)
+            if support is not None:
+                metadata.setdefault("dpop_algorithms", support.algorithms)
+                metadata.setdefault("dpop_required", support.required)
             route = metadata_route(issuers_of(self.verifier), **metadata)
             app.router.routes.append(route)
             endpoint = route.endpoint

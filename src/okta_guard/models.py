@@ -72,6 +72,23 @@ class AccessToken:
             token_id=jti if isinstance(jti, str) else None,
         )
 
+    @property
+    def scheme(self) -> str:
+        """``"DPoP"`` for a DPoP-bound token (accepted only with its proof), else ``"Bearer"``.
+
+        A verifier accepts a token carrying ``cnf`` only through the DPoP scheme, so the
+        binding tells which scheme the request used.
+        """
+        return "DPoP" if self.key_thumbprint is not None else "Bearer"
+
+    @property
+    def key_thumbprint(self) -> str | None:
+        """The ``cnf.jkt`` of a DPoP-bound token: the RFC 7638 thumbprint of the client's
+        proof key (the same for every token of that client key), else ``None``."""
+        cnf = self.claims.get("cnf")
+        jkt = cnf.get("jkt") if isinstance(cnf, Mapping) else None
+        return jkt if isinstance(jkt, str) else None
+
     def has_scopes(self, *required: str) -> bool:
         """Tell whether every one of ``required`` is granted."""
         return self.scopes.issuperset(required)

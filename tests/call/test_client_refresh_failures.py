@@ -360,8 +360,10 @@ def test_owned_http_client_is_created_and_closed() -> None:
 def test_dpop_app_explains_the_setting() -> None:
     okta = make_okta()
     okta.register_client("dpop-app", SECRET, scopes=[SCOPE], dpop=True)
-    client = make_client(okta, client_id="dpop-app")
+    client = make_client(okta, client_id="dpop-app", dpop=False)
     with pytest.raises(TokenRequestError) as info:
         client.get_token()
-    assert info.value.error in ("use_dpop_nonce", "invalid_dpop_proof")
+    assert info.value.error == "invalid_dpop_proof"
     assert "Proof of Possession" in info.value.description
+    assert "dpop=None" in info.value.description and "dpop=False" in info.value.description
+    assert okta.count("token") == 1

@@ -91,7 +91,7 @@ def test_demo_command(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["demo", "--in-process"]) == 0
     out = capsys.readouterr().out
     assert "trusting the mock Okta issuer" in out
-    assert "All 12 calls were answered as expected" in out
+    assert "All 15 calls were answered as expected" in out
 
 
 def test_mock_issuer_command_serves_https(tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ from okta_guard.testing import MockIssuer
 from okta_guard.verify.verifier import TokenVerifier
 
 ROW = re.compile(r"^  (\d+)\s+(GET|POST)\s+(/\w+)\s+(.+?)\s+(\d{3})\s+(\S.*)$")
-MOCK_STATUSES = [200, 401, 401, 403, 201, 200, 401, 200, 201, 200, 401, 401]
+MOCK_STATUSES = [200, 401, 401, 403, 201, 200, 401, 200, 201, 200, 401, 401, 200, 401, 401]
 
 
 def rows(out: str) -> list[tuple[int, str, str, str, int, str]]:
@@ -56,7 +56,7 @@ def test_demo_against_the_mock(capsys: pytest.CaptureFixture[str]) -> None:
     assert re.search(r"orders API\s+http://127\.0\.0\.1:\d+ ", out)
 
     calls = rows(out)
-    assert [c[0] for c in calls] == list(range(1, 13))
+    assert [c[0] for c in calls] == list(range(1, 16))
     assert [c[4] for c in calls] == MOCK_STATUSES
     by_number = {c[0]: c for c in calls}
     assert by_number[2][1:4] == ("GET", "/orders", "none")
@@ -91,7 +91,19 @@ def test_demo_against_the_mock(capsys: pytest.CaptureFixture[str]) -> None:
     assert re.search(r"^  requests to /v1/keys\s+1\s+1\s+2$", out, re.M)
     assert re.search(r"old kid\s+\S+\.\.\.\n\s+new kid\s+\S+\.\.\.", out)
     assert "Verdicts: ok 6, bad_signature 1, expired 1, unknown_kid 2." in out
-    assert "All 12 calls were answered as expected" in out
+    assert "All 15 calls were answered as expected" in out
+    # the DPoP app: Okta's nonce dance, a call with a proof, a replay and a stolen token
+    assert "5. A DPoP-bound app (RFC 9449)" in out
+    assert re.search(r"1\. no proof\s+400 invalid_dpop_proof", out)
+    assert re.search(r"2\. proof, no nonce\s+400 use_dpop_nonce", out)
+    assert re.search(r"3\. proof \+ nonce\s+200 token_type DPoP", out)
+    assert [by_number[n][3] for n in (13, 14, 15)] == [
+        "dpop app (DPoP)",
+        "same proof again",
+        "dpop token as Bearer",
+    ]
+    assert by_number[14][5] == "DPoP" and 'error="invalid_dpop_proof"' in follow(out, 14)
+    assert by_number[15][5] == 'Bearer error="invalid_token"'
     for pointer in ("Quickstart", "Caching and key rotation", "examples/", "docs/demo.md"):
         assert pointer in out
 

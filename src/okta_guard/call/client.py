@@ -11,7 +11,10 @@ shells of :mod:`okta_guard._http`, which bound every fetch by the client's total
     client = TokenClient("https://dev-123.okta.com/oauth2/default", "0oa...", secret,
                          scopes=["orders:read"])
     token = client.get_token()                 # or: await client.get_token_async()
-    httpx.get(url, auth=client.auth)           # Authorization: Bearer ...
+    httpx.get(url, auth=client.auth)           # Authorization: Bearer ... (or DPoP + proof)
+
+DPoP (RFC 9449) lives in :mod:`okta_guard.call.dpop`: with ``dpop=None`` (the default) a
+client switches to DPoP when Okta demands proofs, and then sends them for good.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from okta_guard.call.config import (
     normalize_extra_params,
     normalize_scopes,
 )
+from okta_guard.call.dpop import DPoPKey, DPoPSession, dpop_token_flow
 from okta_guard.call.httpx_auth import TokenAuth
 from okta_guard.call.policy import (
     AuthMethod,
@@ -48,10 +52,13 @@ from okta_guard.call.policy import (
     refresh_at,
     token_fetch_flow,
 )
+from okta_guard.call.shared_cache import build_shared, drive_shared, drive_shared_async
+from okta_guard.call.shared_policy import StoreSettings
 from okta_guard.call.token_cache import Flight, Lead, TokenCache, TokenFlight, flight_outcome
 from okta_guard.errors import ConfigurationError, TokenRequestError
 from okta_guard.models import ServiceToken
 from okta_guard.settings import issuer_from_domain, issuer_from_env, validate_issuer
+from okta_guard.store import Store
 
 __all__ = ["MAX_TOKEN_RESPONSE_BYTES", "RetrySettings", "TokenCache", "TokenClient"]
 
@@ -98,6 +105,18 @@ class TokenClient:
             ``retry.max_retry_wait + retry.max_attempts * timeout`` (60 s with the defaults).
         max_response_bytes: largest token endpoint answer read (decoded), in bytes.
         cache: a :class:`TokenCache` to share tokens between clients.
+        dpop: ``None`` (default): send DPoP proofs once the token endpoint demands them
+            (Okta's ``invalid_dpop_proof``), then keep sending them; ``True``: always;
+            ``False``: never (a DPoP-only app then fails with a clear error).
+        dpop_key: the DPoP proof key (PEM, JWK dict, ``cryptography`` EC P-256/384/521 or
+            RSA >= 2048 key, or a :class:`~okta_guard.call.dpop.DPoPKey`); default a fresh
+            EC P-256 key per client.  DPoP-bound tokens are cached per key thumbprint.
+        store: a :class:`~okta_guard.store.Store` (e.g. :class:`okta_guard.redis.RedisStore`)
+            to share tokens between processes: one token request per expiry for the
+            fleet (see ``docs/fleet.md``).  Tokens are stored encrypted.
+        encryption_key: seals the shared tokens (>= 16 bytes, the same everywhere);
+            by default a key is derived from the client's secret or private key.
+        store_settings: :class:`StoreSettings` (waits, lock expiry, failure backoff).
 
     Secrets and tokens never appear in ``repr``, logs or error messages.
     """
@@ -128,6 +147,11 @@ class TokenClient:
         deadline: float | None = None,
         max_response_bytes: int = MAX_TOKEN_RESPONSE_BYTES,
         cache: TokenCache | None = None,
+        dpop: bool | None = None,
+        dpop_key: PrivateKeyInput | DPoPKey | None = None,
+        store: Store | None = None,
+        encryption_key: bytes | str | None = None,
+        store_settings: StoreSettings | None = None,
     ) -> None:
         self.issuer = validate_issuer(issuer)
         self.client_id = check_client_id(client_id)
@@ -155,9 +179,8 @@ class TokenClient:
             token_url=self.token_url,
             clock=clock,
         )
-        self.cache_key = CacheKey.build(
-            self.issuer, self.client_id, self.scopes, auth_method, self._params
-        )
+        self._dpop = DPoPSession(dpop, dpop_key, clock)
+        self.cache_key = self._build_cache_key()
         self.retry = retry or RetrySettings()
         self._refresh_margin = refresh_margin
         self._refresh_fraction = refresh_fraction
@@ -175,6 +198,15 @@ class TokenClient:
         self.deadline = float(deadline)
         self._max_bytes = max_response_bytes
         self._cache = cache if cache is not None else TokenCache()
+        self._shared = build_shared(
+            store,
+            self.cache_key,
+            client_secret=client_secret,
+            private_key=private_key,
+            encryption_key=encryption_key,
+            settings=store_settings,
+            clock=clock,
+        )
         self._http_client = http_client
         self._async_http_client = async_http_client
         self._owned_sync: httpx.Client | None = None
@@ -224,7 +256,59 @@ class TokenClient:
         secret = kwargs.pop("client_secret", None)
         return cls(issuer, client_id, secret, **kwargs)
 
+    def _build_cache_key(self) -> CacheKey:
+        # The thumbprint is part of the key once tokens may be bound to it: always with
+        # dpop=True or an explicit key; with dpop=None only after the switch, so that
+        # clients of a Bearer app still share a cache slot.
+        session = self._dpop
+        jkt = session.thumbprint if session.active or session.explicit_key else None
+        return CacheKey.build(
+            self.issuer, self.client_id, self.scopes, self.auth_method, self._params, jkt
+        )
+
     # -- public API -----------------------------------------------------------------
+
+    def note_dpop_nonce(self, url: str | httpx.URL, response: Any) -> bool:
+        """Remember the ``DPoP-Nonce`` an API sent (any response with ``.headers``).
+
+        Returns True when it is a new nonce: then, if the answer was 401 with
+        ``WWW-Authenticate: DPoP error="use_dpop_nonce"``, send the request once more
+        with a fresh :meth:`dpop_proof` (RFC 9449 §9).  ``client.auth`` does this itself.
+        """
+        return self._dpop.note_api_nonce(url, response)
+
+    @property
+    def uses_dpop(self) -> bool:
+        """Whether token requests carry DPoP proofs now (``dpop=True``, or after the switch)."""
+        return self._dpop.active
+
+    @property
+    def dpop_key(self) -> DPoPKey | None:
+        """The DPoP proof key (``None`` with ``dpop=False``); ``.thumbprint`` is ``cnf.jkt``."""
+        return self._dpop.key
+
+    @property
+    def dpop_session(self) -> DPoPSession:
+        """This client's DPoP state (proof key, remembered nonces)."""
+        return self._dpop
+
+    def dpop_proof(
+        self, method: str, url: str | httpx.URL, *, access_token: str | None = None
+    ) -> str:
+        """A fresh ``DPoP`` proof header value for one request to an API (RFC 9449 §4.2).
+
+        For HTTP stacks other than httpx (``requests``, ``aiohttp``; see docs/dpop.md):
+        send ``Authorization: DPoP <access_token>`` and ``DPoP: <this>``, one new proof per
+        request.  It carries ``htm``, ``htu`` (``url`` without query and fragment), ``iat``,
+        a new ``jti``, ``ath`` for ``access_token`` and the nonce last seen from that origin
+        (record a new one with :meth:`note_dpop_nonce`).
+        """
+        if access_token is None:
+            key = self._dpop.key
+            if key is None:
+                raise ConfigurationError("This client does not use DPoP (dpop=False).")
+            return key.proof(method, url, now=self._clock())
+        return self._dpop.api_proof(method, url, access_token)
 
     @property
     def auth(self) -> TokenAuth:
@@ -299,7 +383,17 @@ class TokenClient:
         Without ``token`` this also clears a remembered failure, so the next call
         asks Okta again at once.
         """
+        if self._shared is not None:
+            bad = token if token is not None else self.cached_token
+            if bad is not None:
+                self._shared.reject(bad)
+            self._shared.forget(self.cache_key, token)
         self._cache.invalidate(self.cache_key, token)
+
+    @property
+    def store_stats(self) -> dict[str, int] | None:
+        """Counters of the shared store's use (hits, fetches, errors...); ``None`` without one."""
+        return self._shared.stats.snapshot() if self._shared is not None else None
 
     def close(self) -> None:
         """Close the httpx clients this client created (not the ones passed in)."""
@@ -331,7 +425,8 @@ class TokenClient:
     def __repr__(self) -> str:
         return (
             f"TokenClient(issuer={self.issuer!r}, client_id={self.client_id!r}, "
-            f"scopes={self.scopes!r}, auth_method={self.auth_method!r})"
+            f"scopes={self.scopes!r}, auth_method={self.auth_method!r}, "
+            f"dpop={self._dpop.mode!r})"
         )
 
     # -- I/O shells -----------------------------------------------------------------
@@ -352,6 +447,9 @@ class TokenClient:
         form = {"grant_type": "client_credentials", "scope": " ".join(self.scopes)}
         form.update(self._params)
         self._authenticator.apply(headers, form)
+        proof = self._dpop.token_proof(self.token_url)
+        if proof is not None:
+            headers["DPoP"] = proof
         return HttpRequest(
             self.token_url,
             method="POST",
@@ -361,6 +459,12 @@ class TokenClient:
         )
 
     def _flow(self) -> FetchFlow:
+        flow = self._plain_flow()
+        if self._dpop.key is None:
+            return flow
+        return dpop_token_flow(flow, self._build_request, self._dpop)
+
+    def _plain_flow(self) -> FetchFlow:
         return token_fetch_flow(
             self._build_request,
             clock=self._clock,
@@ -395,20 +499,40 @@ class TokenClient:
             return self._owned_async[1]
 
     def _lead_sync(self, flight: TokenFlight, deadline: Deadline) -> ServiceToken:
+        key = self.cache_key
         try:
-            outcome = self._drive_sync(deadline)
+            if self._shared is None:
+                outcome: Success | Fatal | CachedToken = self._drive_sync(deadline)
+            else:
+                outcome = drive_shared(
+                    self._shared,
+                    key,
+                    lambda: self._drive_sync(deadline),
+                    self._entry_for,
+                    wait_bound=deadline.remaining() / 2,
+                )
         except BaseException:
-            self._cache.abandon(self.cache_key, flight)
+            self._cache.abandon(key, flight)
             raise
-        return self._settle(flight, outcome)
+        return self._settle(flight, outcome, key)
 
     async def _lead_async(self, flight: TokenFlight, deadline: Deadline) -> ServiceToken:
+        key = self.cache_key
         try:
-            outcome = await self._drive_async(deadline)
+            if self._shared is None:
+                outcome: Success | Fatal | CachedToken = await self._drive_async(deadline)
+            else:
+                outcome = await drive_shared_async(
+                    self._shared,
+                    key,
+                    lambda: self._drive_async(deadline),
+                    self._entry_for,
+                    wait_bound=deadline.remaining() / 2,
+                )
         except BaseException:  # includes cancellation: waiters elect a new leader
-            self._cache.abandon(self.cache_key, flight)
+            self._cache.abandon(key, flight)
             raise
-        return self._settle(flight, outcome)
+        return self._settle(flight, outcome, key)
 
     def _attempt(self, deadline: Deadline) -> Deadline:
         # One attempt ends by ``timeout`` in total (connect to last byte), the call by
@@ -445,31 +569,59 @@ class TokenClient:
 
         return await drive_async(self._flow(), send, deadline=deadline, sleep=self._async_sleep)
 
-    def _settle(self, flight: TokenFlight, outcome: Success | Fatal) -> ServiceToken:
+    def _entry_for(self, outcome: Success) -> CachedToken:
+        issued = outcome.token.issued_at
+        obtained = issued.timestamp() if issued is not None else self._clock()
+        return CachedToken(
+            token=outcome.token,
+            obtained_at=obtained,
+            refresh_at=refresh_at(
+                obtained,
+                outcome.expires_at,
+                margin=self._refresh_margin,
+                fraction=self._refresh_fraction,
+            ),
+            expires_at=outcome.expires_at,
+        )
+
+    def _settle(
+        self,
+        flight: TokenFlight,
+        outcome: Success | Fatal | CachedToken,
+        key: CacheKey | None = None,
+    ) -> ServiceToken:
         now = self._clock()
-        if isinstance(outcome, Success):
-            issued = outcome.token.issued_at
-            obtained = issued.timestamp() if issued is not None else now
-            entry = CachedToken(
-                token=outcome.token,
-                obtained_at=obtained,
-                refresh_at=refresh_at(
-                    obtained,
-                    outcome.expires_at,
-                    margin=self._refresh_margin,
-                    fraction=self._refresh_fraction,
-                ),
-                expires_at=outcome.expires_at,
+        key = self.cache_key if key is None else key
+        if self._dpop.active and key.dpop_jkt is None:
+            # Switched to DPoP during this fetch: its token is bound to our key, so it
+            # belongs in our own slot.  Waiters of the old slot decide again.
+            logger.info(
+                "Okta demands DPoP proofs for client %r; sending them from now on.",
+                self.client_id,
             )
+            old_key, old_flight = key, flight
+            key = self._build_cache_key()
+            # Claim the new slot before waking the old one's waiters, so that they wait
+            # for this token there instead of fetching another.
+            decision = self._cache.decide(key, now, None)
+            self.cache_key = key
+            self._cache.abandon(old_key, old_flight)
+            if not isinstance(decision, Lead):
+                if isinstance(outcome, Fatal):
+                    raise outcome.error
+                return outcome.token
+            flight = decision.flight
+        if isinstance(outcome, CachedToken):  # from the shared store, or fetched through it
+            return self._cache.complete(key, flight, now, entry=outcome, settings=self.retry)
+        if isinstance(outcome, Success):
+            entry = self._entry_for(outcome)
             logger.debug(
                 "Got a service token for client %r (scopes %s, expires in %.0f s).",
                 self.client_id,
                 " ".join(sorted(outcome.token.scopes)),
                 outcome.expires_at - now,
             )
-            return self._cache.complete(
-                self.cache_key, flight, now, entry=entry, settings=self.retry
-            )
+            return self._cache.complete(key, flight, now, entry=entry, settings=self.retry)
         error = outcome.error
         logger.warning(
             "Token request for client %r failed (%s): %s",
@@ -478,7 +630,7 @@ class TokenClient:
             error.description,
         )
         return self._cache.complete(
-            self.cache_key,
+            key,
             flight,
             now,
             error=error,

@@ -131,7 +131,8 @@ def kwargs_from_env(env: Mapping[str, str] | None = None) -> dict[str, Any]:
 
     ``OKTA_ISSUER`` (or ``OKTA_DOMAIN`` + ``OKTA_AUTH_SERVER_ID``), ``OKTA_CLIENT_ID``,
     ``OKTA_CLIENT_SECRET``, ``OKTA_SCOPES``, ``OKTA_AUTH_METHOD``,
-    ``OKTA_PRIVATE_KEY`` (PEM or JWK text) or ``OKTA_PRIVATE_KEY_FILE``, ``OKTA_KEY_ID``.
+    ``OKTA_PRIVATE_KEY`` (PEM or JWK text) or ``OKTA_PRIVATE_KEY_FILE``, ``OKTA_KEY_ID``,
+    ``OKTA_DPOP`` (``auto``, ``always``, ``never``) and ``OKTA_DPOP_KEY_FILE``.
     Unset variables are left out of the result (the issuer too).
     """
     env = os.environ if env is None else env
@@ -154,6 +155,15 @@ def kwargs_from_env(env: Mapping[str, str] | None = None) -> dict[str, Any]:
     key_file = env.get("OKTA_PRIVATE_KEY_FILE", "").strip()
     if key_file and "private_key" not in kwargs:
         kwargs["private_key"] = read_key_file(key_file)
+    dpop = env.get("OKTA_DPOP", "").strip().lower()
+    if dpop:
+        modes = {"auto": None, "always": True, "true": True, "never": False, "false": False}
+        if dpop not in modes:
+            raise ConfigurationError("OKTA_DPOP must be auto, always or never.")
+        kwargs["dpop"] = modes[dpop]
+    dpop_key_file = env.get("OKTA_DPOP_KEY_FILE", "").strip()
+    if dpop_key_file:
+        kwargs["dpop_key"] = read_key_file(dpop_key_file)
     return kwargs
 
 

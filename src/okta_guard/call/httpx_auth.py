@@ -9,10 +9,16 @@ against the issuer, so the flow *yields* a token request and the sync shell
 answers with :meth:`TokenClient.get_token`, the async shell with
 :meth:`TokenClient.get_token_async`.  A request is never sent without a token:
 if none can be had, the :class:`~okta_guard.errors.TokenRequestError` propagates.
+
+A DPoP-bound token (``token_type`` ``DPoP``) goes out as ``Authorization: DPoP ...``
+with a fresh ``DPoP`` proof for that very request; an API's 401 ``use_dpop_nonce`` with a
+new ``DPoP-Nonce`` is answered by one resend with the nonce (RFC 9449 §9), which is then
+remembered for the API's origin.
 """
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import AsyncGenerator, Callable, Generator
 from dataclasses import dataclass
@@ -20,6 +26,7 @@ from typing import Protocol
 
 import httpx
 
+from okta_guard.call.dpop import DPoPSession
 from okta_guard.models import ServiceToken
 
 __all__ = ["IDEMPOTENT_METHODS", "TokenAuth", "TokenSource"]
@@ -48,8 +55,13 @@ class TokenSource(Protocol):
     def invalidate(self, token: ServiceToken | None = None) -> None:
         """Forget ``token`` (or whatever is cached)."""
 
+    @property
+    def dpop_session(self) -> DPoPSession:
+        """The client's DPoP state (proof key, nonces) for DPoP-bound tokens."""
+
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
+_NONCE_ERROR = re.compile(r'error\s*=\s*"?use_dpop_nonce"?', re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -104,20 +116,48 @@ class TokenAuth(httpx.Auth):
             request.stream, httpx.ByteStream
         )
 
+    def _authorize(self, request: httpx.Request, token: ServiceToken) -> None:
+        request.headers["Authorization"] = token.authorization
+        if token.token_type == "DPoP":
+            request.headers["DPoP"] = self._client.dpop_session.api_proof(
+                request.method, request.url, token.access_token
+            )
+        elif "DPoP" in request.headers:
+            del request.headers["DPoP"]
+
+    def _wants_nonce(self, request: httpx.Request, response: httpx.Response) -> bool:
+        """Note the API's nonce; tell whether the API refused the proof for lack of it."""
+        session = self._client.dpop_session
+        new = session.note_api_nonce(request.url, response)
+        if response.status_code != 401 or not new:
+            return False
+        return any(
+            _NONCE_ERROR.search(value) is not None
+            for value in response.headers.get_list("www-authenticate")
+        )
+
     def _flow(self, request: httpx.Request) -> Generator[_Step, _Reply, None]:
         token = yield _NEED_TOKEN
         assert isinstance(token, ServiceToken)
-        request.headers["Authorization"] = token.authorization
-        replayable = self._replayable(request)  # before sending: sending may buffer a stream
+        self._authorize(request, token)
+        # Before sending: sending may buffer a stream.
+        resendable = isinstance(request.stream, httpx.ByteStream)
+        replayable = self._replayable(request)
         response = yield request
         assert isinstance(response, httpx.Response)
+        if token.token_type == "DPoP" and self._wants_nonce(request, response) and resendable:
+            # 401 use_dpop_nonce: the API did not act on the request; resend with its nonce.
+            self._authorize(request, token)
+            response = yield request
+            assert isinstance(response, httpx.Response)
+            self._client.dpop_session.note_api_nonce(request.url, response)
         # The API refused this token (revoked, keys rotated, ...): try once more with a
         # fresh one.
         if response.status_code != 401 or not replayable or not self._should_retry(token):
             return
         fresh = yield _NEED_TOKEN
         assert isinstance(fresh, ServiceToken)
-        request.headers["Authorization"] = fresh.authorization
+        self._authorize(request, fresh)
         yield request
 
     def sync_auth_flow(

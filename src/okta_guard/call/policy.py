@@ -90,12 +90,14 @@ _FIXES: dict[str, str] = {
     ),
     "invalid_grant": "The grant was refused; check the app's grant types and access policy.",
     "use_dpop_nonce": (
-        "This app requires DPoP-bound tokens ('Require Demonstrating Proof of Possession' on "
-        "the app); TokenClient sends plain client credentials requests, so turn that off."
+        "Okta kept asking for a new DPoP nonce; check the clocks and that nothing between "
+        "this service and Okta strips the DPoP-Nonce header."
     ),
     "invalid_dpop_proof": (
-        "This app requires DPoP-bound tokens; TokenClient does not send DPoP proofs, so turn "
-        "'Require Demonstrating Proof of Possession' off for this app."
+        "This app requires DPoP-bound tokens ('Require Demonstrating Proof of Possession "
+        "(DPoP) header in token requests' on the app in Okta). Let TokenClient send DPoP "
+        "proofs (dpop=None, the default, or dpop=True) instead of dpop=False, or switch that "
+        "setting off on the app (Applications > your app > General)."
     ),
 }
 _PRINTABLE = re.compile(r"[^\x20-\x7e]")
@@ -147,6 +149,8 @@ class CacheKey:
     scopes: tuple[str, ...]
     auth_method: str
     extra_params: tuple[tuple[str, str], ...] = ()
+    #: RFC 7638 thumbprint of the DPoP proof key (DPoP-bound tokens are of that key only).
+    dpop_jkt: str | None = None
 
     @classmethod
     def build(
@@ -156,6 +160,7 @@ class CacheKey:
         scopes: Sequence[str],
         auth_method: str,
         extra_params: Mapping[str, str] | None = None,
+        dpop_jkt: str | None = None,
     ) -> CacheKey:
         """Build a key with scopes and extra parameters in canonical (sorted) order."""
         return cls(
@@ -164,6 +169,7 @@ class CacheKey:
             scopes=tuple(sorted(set(scopes))),
             auth_method=auth_method,
             extra_params=tuple(sorted((extra_params or {}).items())),
+            dpop_jkt=dpop_jkt,
         )
 
 
@@ -338,6 +344,8 @@ def _parse_token(
     scopes = frozenset(scope.split()) if isinstance(scope, str) else frozenset(requested)
     if token_type.lower() == "bearer":
         token_type = "Bearer"
+    elif token_type.lower() == "dpop":
+        token_type = "DPoP"
     expires_at = now + float(expires_in)
     utc = _dt.timezone.utc
     token = ServiceToken(

@@ -51,6 +51,17 @@ def register(subparsers: Any) -> None:
         metavar="SCOPE",
         help="scope POST /orders needs (default: orders:write)",
     )
+    fleet = parser.add_argument_group("fleet (worker processes sharing one token through Redis)")
+    fleet.add_argument(
+        "--fleet",
+        action="store_true",
+        help="run worker processes with and without a shared RedisStore, side by side",
+    )
+    fleet.add_argument("--workers", type=int, default=4, metavar="N", help="processes (4)")
+    fleet.add_argument("--threads", type=int, default=25, metavar="N", help="threads each (25)")
+    fleet.add_argument(
+        "--redis", metavar="URL", help="use this Redis/Valkey (default: a throw-away redis-server)"
+    )
     parser.add_argument(
         "--in-process",
         action="store_true",
@@ -65,6 +76,16 @@ def run(args: argparse.Namespace) -> int:
 
     from okta_guard.errors import ConfigurationError
 
+    if args.fleet:
+        if args.okta:
+            raise ConfigurationError("--fleet runs on the mock issuer; leave out --okta.")
+        if not (1 <= args.workers <= 64 and 1 <= args.threads <= 500):
+            raise ConfigurationError("--workers takes 1 to 64, --threads 1 to 500.")
+        from okta_guard.demo.fleet import run_fleet_demo
+
+        return run_fleet_demo(
+            sys.stdout, workers=args.workers, threads=args.threads, redis_url=args.redis
+        )
     use_uvicorn = False if args.in_process else None
     if not args.okta:
         if args.reader or args.writer:

@@ -61,6 +61,15 @@ def register(subparsers: Any) -> None:
         help="register a client, e.g. svc:secret:orders:read,orders:write (repeatable)",
     )
     parser.add_argument(
+        "--dpop-client",
+        action="append",
+        type=parse_client,
+        default=[],
+        metavar="ID:SECRET:SCOPES",
+        help="register a client whose tokens must be DPoP-bound (Okta's 'Require DPoP' "
+        "setting): token requests need proofs, with Okta's nonce dance (repeatable)",
+    )
+    parser.add_argument(
         "--auth-server",
         action="append",
         default=None,
@@ -121,6 +130,8 @@ def run(args: argparse.Namespace) -> int:
             okta.add_auth_server(extra)
         for client_id, secret, scopes in args.client:
             okta.register_client(client_id, secret, scopes=scopes)
+        for client_id, secret, scopes in args.dpop_client:
+            okta.register_client(client_id, secret, scopes=scopes, dpop=True)
         try:
             okta.start()
         except OSError as exc:
@@ -134,6 +145,11 @@ def run(args: argparse.Namespace) -> int:
             print(okta.issuer_for(extra), flush=True)
         for client_id, _secret, scopes in args.client:
             print(f"# client {client_id}: scopes {' '.join(scopes) or '(none)'}", file=sys.stderr)
+        for client_id, _secret, scopes in args.dpop_client:
+            print(
+                f"# client {client_id}: scopes {' '.join(scopes) or '(none)'}; DPoP required",
+                file=sys.stderr,
+            )
         origins = " ".join(args.cors_origin or []) or "every loopback origin"
         print(f"# CORS (Trusted Origins): {origins}", file=sys.stderr)
         print("# serving; press Ctrl-C to stop", file=sys.stderr, flush=True)

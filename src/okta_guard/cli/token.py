@@ -20,11 +20,12 @@ from okta_guard.cli._common import (
     read_secret,
     split_scopes,
 )
+from okta_guard.cli._dpop import add_dpop_arguments, dpop_kwargs, explain_dpop_token
 
 if TYPE_CHECKING:
     from okta_guard.call.client import TokenClient
 
-__all__ = ["build_client", "register"]
+__all__ = ["add_client_arguments", "build_client", "register"]
 
 
 def register(subparsers: Any) -> None:
@@ -38,6 +39,16 @@ def register(subparsers: Any) -> None:
             "OKTA_DOMAIN, OKTA_CLIENT_ID, OKTA_CLIENT_SECRET, OKTA_SCOPES)."
         ),
     )
+    add_client_arguments(parser)
+    out = parser.add_mutually_exclusive_group()
+    out.add_argument("--json", action="store_true", help="print JSON")
+    out.add_argument("--raw", action="store_true", help="print only the access token")
+    out.add_argument("--short", action="store_true", help="abbreviate the token in the table")
+    parser.set_defaults(func=_run)
+
+
+def add_client_arguments(parser: argparse.ArgumentParser) -> None:
+    """The flags that describe a client: credential, issuer, id, scopes, secret, key, DPoP."""
     parser.add_argument("--credential", "-c", metavar="NAME", help="a stored credential")
     add_issuer_arguments(parser)
     parser.add_argument("--client-id", help="client id (default: OKTA_CLIENT_ID)")
@@ -53,11 +64,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--private-key-file", metavar="PATH", help="key for private_key_jwt")
     parser.add_argument("--key-id", help="kid of the private key")
     parser.add_argument("--timeout", type=float, default=10.0, help="seconds (default 10)")
-    out = parser.add_mutually_exclusive_group()
-    out.add_argument("--json", action="store_true", help="print JSON")
-    out.add_argument("--raw", action="store_true", help="print only the access token")
-    out.add_argument("--short", action="store_true", help="abbreviate the token in the table")
-    parser.set_defaults(func=_run)
+    add_dpop_arguments(parser)
 
 
 def build_client(
@@ -128,6 +135,7 @@ def build_client(
             "OKTA_CLIENT_SECRET (or --private-key-file for private_key_jwt)."
         )
     client_kwargs.setdefault("timeout", args.timeout)
+    kwargs.update(dpop_kwargs(args))
     kwargs.update(client_kwargs)
     issuer = kwargs.pop("issuer")
     client_id = kwargs.pop("client_id")
@@ -144,6 +152,7 @@ def _run(args: argparse.Namespace) -> int:
 
     with build_client(args) as client:
         token = client.get_token()
+        explain_dpop_token(client, token)
     now = time.time()
     if args.raw:
         print(token.access_token)

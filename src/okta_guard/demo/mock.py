@@ -16,6 +16,7 @@ from typing import TextIO
 import httpx
 
 from okta_guard.call.client import TokenClient
+from okta_guard.demo.dpop_step import TokenRequest
 from okta_guard.demo.scenario import Rotation, run_demo
 from okta_guard.testing import MockIssuer, generate_signing_key
 from okta_guard.verify.verifier import TokenVerifier
@@ -24,6 +25,17 @@ __all__ = ["MockBackend", "SkewClock", "run_mock_demo"]
 
 #: Moved onto the API's clock before the rotation: just past the 30 s refetch cooldown.
 CLOCK_SKIP = 31.0
+
+
+def _answer(status: int, proof: object, nonce: bool) -> str:
+    """What the mock's answer meant (its DPoP rules: no proof, then no nonce, are 400s)."""
+    sent = "proof + nonce" if nonce else "proof, no nonce" if proof else "no proof"
+    if status == 200:
+        return f"{sent:<16} 200 token_type DPoP"
+    if status == 400:
+        meaning = "use_dpop_nonce      -> retry" if proof else "invalid_dpop_proof  -> use DPoP"
+        return f"{sent:<16} 400 {meaning}"
+    return f"{sent:<16} {status}"
 
 
 class SkewClock:
@@ -62,11 +74,26 @@ class MockBackend:
         self.async_clients = [httpx.AsyncClient(trust_env=False, timeout=10.0)]
         self.reader = self._app("orders-reader", [read_scope])
         self.writer = self._app("orders-writer", [read_scope, write_scope])
+        self.dpop_app: TokenClient | None = self._app("orders-dpop", [read_scope], dpop=True)
 
-    def _app(self, client_id: str, scopes: list[str]) -> TokenClient:
+    def _app(self, client_id: str, scopes: list[str], *, dpop: bool = False) -> TokenClient:
         secret = secrets.token_urlsafe(24)
-        self.okta.register_client(client_id, secret, scopes=scopes)
+        self.okta.register_client(client_id, secret, scopes=scopes, dpop=dpop)
         return TokenClient(self.issuer, client_id, secret, scopes=scopes, http_client=self.http)
+
+    def request_mark(self) -> int:
+        """The length of the mock's request log now."""
+        return len(self.okta.requests)
+
+    def token_requests_since(self, mark: int) -> list[TokenRequest]:
+        """The token requests the mock answered after ``mark``."""
+        out = []
+        for record in self.okta.requests[mark:]:
+            if record.endpoint == "token":
+                proof = record.dpop
+                nonce = bool(proof and proof.get("nonce"))
+                out.append(TokenRequest(record.status, _answer(record.status, proof, nonce)))
+        return out
 
     def make_verifier(self) -> TokenVerifier:
         """A verifier on the skewable clock, fetching keys over loopback."""
@@ -107,6 +134,8 @@ class MockBackend:
         """Close the token clients and the shared sync HTTP client."""
         self.reader.close()
         self.writer.close()
+        if self.dpop_app is not None:
+            self.dpop_app.close()
         self.http.close()
 
 

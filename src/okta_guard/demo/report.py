@@ -26,6 +26,7 @@ __all__ = [
     "fit_token_table",
     "indent",
     "parse_challenge",
+    "split_challenges",
     "render_calls",
     "render_stats",
     "verdict_summary",
@@ -35,6 +36,7 @@ __all__ = [
 #: Every line the demo prints fits in this many columns.
 WIDTH = 80
 _PARAM = re.compile(r'\s*([A-Za-z0-9_-]+)=("(?:[^"\\]|\\.)*"|[^,\s]*)\s*,?')
+_SCHEME = re.compile(r"\s*([A-Za-z0-9!#$%&'*+.^_`|~-]+)(?:\s+(?![=,])|\s*,\s*|\s*$)")
 
 
 @dataclass(frozen=True)
@@ -54,36 +56,57 @@ class Call:
         return self.status == self.expected
 
 
-def parse_challenge(value: str) -> tuple[str, list[tuple[str, str]]]:
-    """Split a ``WWW-Authenticate`` value into its scheme and ``(name, value)`` pairs.
+def split_challenges(value: str) -> list[tuple[str, list[tuple[str, str]]]]:
+    """Split a ``WWW-Authenticate`` value into its challenges: ``(scheme, params)`` each.
 
-    Values keep their quotes, as they appear on the wire.
+    ``Bearer realm="api", DPoP algs="ES256"`` gives two.  Values keep their quotes,
+    as they appear on the wire.
     """
-    scheme, _, rest = value.strip().partition(" ")
-    params: list[tuple[str, str]] = []
+    challenges: list[tuple[str, list[tuple[str, str]]]] = []
+    text = value.strip()
     pos = 0
-    while pos < len(rest):
-        match = _PARAM.match(rest, pos)
-        if match is None or match.end() == pos:
-            params.append(("", rest[pos:].strip()))
+    while pos < len(text):
+        scheme = _SCHEME.match(text, pos)
+        if scheme is None:
             break
-        params.append((match.group(1), match.group(2)))
-        pos = match.end()
-    return scheme, params
+        params: list[tuple[str, str]] = []
+        challenges.append((scheme.group(1), params))
+        pos = scheme.end()
+        while pos < len(text):
+            match = _PARAM.match(text, pos)
+            if match is None or match.end() == pos:
+                if _SCHEME.match(text, pos) is None:
+                    params.append(("", text[pos:].strip()))
+                    pos = len(text)
+                break
+            params.append((match.group(1), match.group(2)))
+            pos = match.end()
+    return challenges or [(text, [])]
+
+
+def parse_challenge(value: str) -> tuple[str, list[tuple[str, str]]]:
+    """The challenge of a ``WWW-Authenticate`` value that carries the ``error`` (else the
+    first one): its scheme and ``(name, value)`` pairs, values quoted as on the wire."""
+    challenges = split_challenges(value)
+    for scheme, params in challenges:
+        if any(name == "error" for name, _ in params):
+            return scheme, params
+    return challenges[0]
 
 
 def challenge_lines(value: str | None, room: int) -> tuple[str, list[str]]:
     """The challenge as a short head (at most ``room`` columns) and further lines.
 
     The head is the scheme and the first parameter (normally ``error``); the
-    other parameters follow, one per line.  ``realm`` and ``resource_metadata``
-    are the same on every answer, so they are left out (the caller says so once)
-    unless nothing else is there.
+    other parameters follow, one per line.  ``realm``, ``resource_metadata`` and
+    DPoP's ``algs`` are the same on every answer, so they are left out (the caller
+    says so once) unless nothing else is there.  Of several challenges (``Bearer``
+    and ``DPoP``), the one carrying the error is shown.
     """
     if not value:
         return "-", []
     scheme, params = parse_challenge(value)
-    shown = [(k, v) for k, v in params if k not in ("realm", "resource_metadata")]
+    shown = [(k, v) for k, v in params if k not in ("realm", "resource_metadata", "algs")]
     if not shown:
         shown = [(k, v) for k, v in params if k == "realm"]
     texts = [f"{k}={v}" if k else v for k, v in shown]

@@ -12,7 +12,9 @@ The scenario (:func:`run_demo`) is the same against the mock issuer
    ``WWW-Authenticate`` answer;
 4. rotate the issuer's signing keys and show the key cache catching up with one
    fetch (mock only);
-5. summarise, and say where to read next.
+5. a DPoP-bound app (:mod:`okta_guard.demo.dpop_step`): Okta's nonce dance, a call
+   with a proof, a replayed proof and a stolen token refused;
+6. show the key cache counters, summarise, and say where to read next.
 
 Every printed line fits in 80 columns; the run returns 0 when every call was
 answered as expected.
@@ -32,6 +34,7 @@ import httpx
 
 from okta_guard.call.client import TokenClient
 from okta_guard.demo.api import DemoApiServer, create_demo_app, uvicorn_available
+from okta_guard.demo.dpop_step import dpop_step
 from okta_guard.demo.report import (
     WIDTH,
     Call,
@@ -61,6 +64,7 @@ NEXT_STEPS = (
         "with the pytest fixtures)",
     ),
     ("docs/demo.md", "this demo against your own Okta tenant: okta-guard demo --okta"),
+    ("docs/dpop.md", "DPoP-bound tokens: TokenClient, the API's checks, okta-guard request"),
 )
 
 
@@ -178,6 +182,7 @@ class _Scenario:
         #: (label, verifier stats, key set requests seen by the issuer)
         self.snapshots: list[tuple[str, VerifierStats, int | None]] = []
         self.expired_shown = False
+        self.dpop_shown = False
         self.rotation: Rotation | None = None
 
     def snapshot(self, label: str) -> None:
@@ -191,6 +196,7 @@ class _Scenario:
         self.snapshot("before rotation")
         self.rotate(reader)
         self.snapshot("after rotation" if self.rotation else "at the end")
+        self.dpop_shown = dpop_step(self.say, "5", self.backend, self.api.client, self.call.calls)
         self.stats()
         return self.summary()
 
@@ -318,7 +324,7 @@ class _Scenario:
 
     def stats(self) -> None:
         say = self.say
-        say("5. What the key cache did (verifier.stats)")
+        say("6. What the key cache did (verifier.stats, before step 5)")
         columns = [(label, stats) for label, stats, _ in self.snapshots]
         if self.rotation is None:
             columns = [columns[0], columns[-1]]
@@ -334,7 +340,7 @@ class _Scenario:
     def summary(self) -> int:
         say, calls = self.say, self.call.calls
         wrong = [(n, c) for n, c in calls if not c.as_expected]
-        say("6. Summary")
+        say("7. Summary")
         if wrong:
             say.para(f"{len(wrong)} of {len(calls)} calls were NOT answered as expected:")
             for number, c in wrong:
@@ -354,6 +360,11 @@ class _Scenario:
                 text += (
                     " After the key rotation the API accepted new tokens after "
                     f"{_n(after.fetches - before.fetches, 'key set fetch')}."
+                )
+            if self.dpop_shown:
+                text += (
+                    " The DPoP app's token worked only with fresh proofs: a replayed proof "
+                    "and the token sent as Bearer got 401."
                 )
             say.para(text)
         say()

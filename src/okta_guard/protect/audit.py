@@ -22,6 +22,7 @@ from starlette.endpoints import HTTPEndpoint, WebSocketEndpoint
 from starlette.routing import Host, Mount, Route, Router, WebSocketRoute
 
 from okta_guard.protect.bearer import ScopeRequirement
+from okta_guard.protect.dpop import dpop_support
 from okta_guard.protect.metadata import ProtectedResourceMetadata
 from okta_guard.protect.middleware import OktaGuardMiddleware, PathMatcher
 from okta_guard.protect.scopes import get_requirement
@@ -46,6 +47,8 @@ class RouteInfo:
         excluded: deliberately public (``exclude_paths``, ``public_paths``, metadata).
         source: what protects it: ``"require_scopes"``, ``"dependency"``,
             ``"middleware"`` or ``""``.
+        schemes: the ``Authorization`` schemes accepted, when the covering middleware's
+            verifier tells: ``("Bearer",)``, ``("Bearer", "DPoP")`` or ``("DPoP",)``.
     """
 
     path: str
@@ -56,6 +59,7 @@ class RouteInfo:
     protected: bool = False
     excluded: bool = False
     source: str = ""
+    schemes: tuple[str, ...] = ()
 
     @property
     def unprotected(self) -> bool:
@@ -74,6 +78,7 @@ class RouteInfo:
             "excluded": self.excluded,
             "unprotected": self.unprotected,
             "source": self.source,
+            "schemes": list(self.schemes),
         }
 
 
@@ -85,6 +90,16 @@ class _Guard:
     allow_anonymous: bool
     prefix: str
     metadata_path: str | None
+    schemes: tuple[str, ...] = ()
+
+
+def _schemes(verifier: object) -> tuple[str, ...]:
+    if verifier is None:
+        return ()
+    support = dpop_support(verifier)
+    if support is None:
+        return ("Bearer",)
+    return ("DPoP",) if support.required else ("Bearer", "DPoP")
 
 
 def _middleware_guards(app: Any, prefix: str) -> list[_Guard]:
@@ -103,6 +118,7 @@ def _middleware_guards(app: Any, prefix: str) -> list[_Guard]:
                     bool(kwargs.get("allow_anonymous", False)),
                     prefix,
                     path,
+                    _schemes(kwargs.get("verifier")),
                 )
             )
     return guards
@@ -116,7 +132,9 @@ def _unwrap(app: Any, prefix: str, guards: list[_Guard]) -> tuple[Any, list[_Gua
         seen += 1
         if isinstance(app, OktaGuardMiddleware):
             path = app.metadata.path if app.metadata is not None else None
-            guards.append(_Guard(app.excluded, app.allow_anonymous, prefix, path))
+            guards.append(
+                _Guard(app.excluded, app.allow_anonymous, prefix, path, _schemes(app.verifier))
+            )
         if getattr(app, "routes", None) is not None and (
             isinstance(app, Router) or hasattr(app, "router")
         ):
@@ -193,19 +211,29 @@ def _info(
 ) -> RouteInfo:
     covered = False
     excluded = public_by_design or public(path)
+    schemes: tuple[str, ...] = ()
     for guard in guards:
         inner = path[len(guard.prefix) :] if path.startswith(guard.prefix) else path
         inner = inner or "/"
+        schemes = guard.schemes or schemes
         if guard.excluded(inner):
             excluded = True
         elif not guard.allow_anonymous:
             covered = True
     if requirement is not None:
         return RouteInfo(
-            path, methods, name, requirement.all_of, requirement.any_of, True, excluded, source
+            path,
+            methods,
+            name,
+            requirement.all_of,
+            requirement.any_of,
+            True,
+            excluded,
+            source,
+            schemes,
         )
     if covered and not excluded:
-        return RouteInfo(path, methods, name, protected=True, source="middleware")
+        return RouteInfo(path, methods, name, protected=True, source="middleware", schemes=schemes)
     return RouteInfo(path, methods, name, excluded=excluded)
 
 
@@ -280,6 +308,8 @@ def format_table(infos: Iterable[RouteInfo]) -> str:
             scopes = (scopes + " " if scopes else "") + "any of(" + " ".join(info.any_of) + ")"
         if info.protected:
             status = f"protected ({info.source})"
+            if "DPoP" in info.schemes:
+                status += ", DPoP only" if "Bearer" not in info.schemes else ", DPoP allowed"
         elif info.excluded:
             status = "public"
         else:

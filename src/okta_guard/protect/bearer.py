@@ -22,6 +22,7 @@ from okta_guard._grammar import B64TOKEN_CHARS, SCOPE_TOKEN
 from okta_guard.errors import ConfigurationError, InsufficientScopeError, InvalidRequestError
 from okta_guard.models import AccessToken
 from okta_guard.protect.challenge import MissingCredentialsError
+from okta_guard.protect.dpop import authenticate_dpop, dpop_support, is_dpop_scheme
 
 __all__ = [
     "MIDDLEWARE_KEY",
@@ -234,7 +235,12 @@ async def authenticate_connection(conn: HTTPConnection, explicit: Verifier | Non
     if form and isinstance(conn, Request) and form_has_access_token(await conn.body()):
         raise token_in_url_error()
     if token is None:
-        raise MissingCredentialsError()
+        support = dpop_support(verifier) if is_dpop_scheme(authorization) else None
+        if support is None or authorization is None:
+            raise MissingCredentialsError()
+        access_token = await authenticate_dpop(scope, support, authorization)
+        set_authenticated(scope, access_token)
+        return access_token
     access_token = await verifier.verify_async(token)
     set_authenticated(scope, access_token)
     return access_token

@@ -10,16 +10,22 @@ from __future__ import annotations
 import json
 import math
 import re
+from typing import TYPE_CHECKING
 
 from starlette.types import Receive, Scope, Send
 
 from okta_guard._grammar import NOT_ERROR_DESCRIPTION_CHAR, NOT_SCOPE_CHAR
 from okta_guard.errors import (
+    DPoPNonceError,
     InsufficientScopeError,
     InvalidTokenError,
     IssuerUnavailableError,
     OktaGuardError,
+    ReplayStoreError,
 )
+
+if TYPE_CHECKING:
+    from okta_guard.protect.dpop import DPoPChallenge
 
 __all__ = [
     "MissingCredentialsError",
@@ -64,27 +70,50 @@ def _description(text: str) -> str:
     return _NOT_DESCRIPTION_CHAR.sub("", text.replace('"', "'").replace("\\", "/"))
 
 
+def _error_params(exc: OktaGuardError | None) -> list[str]:
+    if exc is None or isinstance(exc, MissingCredentialsError):
+        return []
+    parts = [f"error={quote(exc.error)}", f'error_description="{_description(exc.description)}"']
+    if isinstance(exc, InsufficientScopeError):
+        scopes = " ".join(s for s in (_NOT_SCOPE_CHAR.sub("", s) for s in exc.required_scopes) if s)
+        parts.append(f'scope="{scopes}"')
+    return parts
+
+
 def challenge(
-    exc: OktaGuardError | None, realm: str, resource_metadata: str | None = None
+    exc: OktaGuardError | None,
+    realm: str,
+    resource_metadata: str | None = None,
+    dpop: DPoPChallenge | None = None,
 ) -> str | None:
     """Build the ``WWW-Authenticate`` value for ``exc`` (``None`` = no credentials).
 
-    Returns ``None`` when no challenge belongs on the answer (503, 500).
+    Returns ``None`` when no challenge belongs on the answer (503, 500).  With ``dpop``
+    (a verifier accepting DPoP) a ``DPoP algs="..."`` challenge follows the Bearer one
+    (RFC 9449 §7.1), or replaces it when only DPoP is accepted; the error goes on the
+    scheme the request used.
     """
     if exc is not None and exc.status_code not in (400, 401, 403):
         return None
-    parts = [f"Bearer realm={quote(realm)}"]
-    if exc is not None and not isinstance(exc, MissingCredentialsError):
-        parts.append(f"error={quote(exc.error)}")
-        parts.append(f'error_description="{_description(exc.description)}"')
-        if isinstance(exc, InsufficientScopeError):
-            scopes = " ".join(
-                s for s in (_NOT_SCOPE_CHAR.sub("", s) for s in exc.required_scopes) if s
-            )
-            parts.append(f'scope="{scopes}"')
-    if resource_metadata and (exc is None or exc.status_code in (401, 403)):
-        parts.append(f"resource_metadata={quote(resource_metadata)}")
-    return ", ".join(parts)
+    metadata = (
+        [f"resource_metadata={quote(resource_metadata)}"]
+        if resource_metadata and (exc is None or exc.status_code in (401, 403))
+        else []
+    )
+    if dpop is None:
+        return ", ".join([f"Bearer realm={quote(realm)}", *_error_params(exc), *metadata])
+    on_dpop = dpop.used or dpop.required
+    challenges = []
+    if not dpop.required:
+        bearer = [f"Bearer realm={quote(realm)}", *([] if on_dpop else _error_params(exc))]
+        challenges.append(", ".join([*bearer, *metadata]))
+    algs = " ".join(a for a in dpop.algorithms if a.isalnum())
+    params = [f"DPoP realm={quote(realm)}", *(_error_params(exc) if on_dpop else [])]
+    params.append(f'algs="{algs}"')
+    if dpop.required:
+        params.extend(metadata)
+    challenges.append(", ".join(params))
+    return ", ".join(challenges)
 
 
 def error_body(exc: OktaGuardError) -> bytes:
@@ -96,15 +125,20 @@ def error_body(exc: OktaGuardError) -> bytes:
 
 
 def error_headers(
-    exc: OktaGuardError, realm: str, resource_metadata: str | None = None
+    exc: OktaGuardError,
+    realm: str,
+    resource_metadata: str | None = None,
+    dpop: DPoPChallenge | None = None,
 ) -> dict[str, str]:
-    """Headers of the answer to ``exc``: ``WWW-Authenticate`` and/or ``Retry-After``."""
+    """Headers of the answer to ``exc``: ``WWW-Authenticate``, ``Retry-After``, ``DPoP-Nonce``."""
     headers: dict[str, str] = {"cache-control": "no-store"}
-    value = challenge(exc, realm, resource_metadata)
+    value = challenge(exc, realm, resource_metadata, dpop)
     if value is not None:
         headers["www-authenticate"] = value
-    if isinstance(exc, IssuerUnavailableError):
+    if isinstance(exc, (IssuerUnavailableError, ReplayStoreError)):
         headers["retry-after"] = str(max(1, math.ceil(exc.retry_after)))
+    if isinstance(exc, DPoPNonceError):
+        headers["dpop-nonce"] = exc.nonce
     return headers
 
 
@@ -126,6 +160,7 @@ async def send_error(
     resource_metadata: str | None = None,
     *,
     websocket_http_denial: bool = False,
+    dpop: DPoPChallenge | None = None,
 ) -> None:
     """Answer ``exc`` on a raw ASGI connection (HTTP response or websocket close).
 
@@ -149,7 +184,7 @@ async def send_error(
     body = error_body(exc)
     headers = [
         (k.encode("latin-1"), v.encode("latin-1", "replace"))
-        for k, v in error_headers(exc, realm, resource_metadata).items()
+        for k, v in error_headers(exc, realm, resource_metadata, dpop).items()
     ]
     headers.append((b"content-type", b"application/json"))
     headers.append((b"content-length", str(len(body)).encode()))

@@ -60,6 +60,10 @@ class ProtectedResourceMetadata:
         scopes_supported: the scopes to advertise; default: every scope required
             by the app's routes, found with :func:`okta_guard.protect.audit.audit_routes`.
         extra: more metadata fields (``resource_name``, ``resource_documentation``...).
+        dpop_algorithms: the DPoP proof algorithms accepted (``None``: no DPoP); shown as
+            ``dpop_signing_alg_values_supported``.
+        dpop_required: only DPoP-bound tokens are accepted
+            (``dpop_bound_access_tokens_required``).
     """
 
     def __init__(
@@ -69,6 +73,8 @@ class ProtectedResourceMetadata:
         resource: str | None = None,
         scopes_supported: Iterable[str] | None = None,
         extra: dict[str, Any] | None = None,
+        dpop_algorithms: Sequence[str] | None = None,
+        dpop_required: bool = False,
     ) -> None:
         if resource is not None:
             parts = urlsplit(resource)
@@ -84,6 +90,8 @@ class ProtectedResourceMetadata:
         self.resource = resource
         self.scopes_supported = None if scopes_supported is None else list(scopes_supported)
         self.extra = dict(extra or {})
+        self.dpop_algorithms = list(dpop_algorithms) if dpop_algorithms else None
+        self.dpop_required = bool(dpop_required and dpop_algorithms)
         self._scopes_cache: dict[int, list[str]] = {}
         if resource is not None:
             parts = urlsplit(resource)
@@ -132,6 +140,9 @@ class ProtectedResourceMetadata:
             "scopes_supported": self._scopes(scope.get("app") or app),
             "bearer_methods_supported": ["header"],
         }
+        if self.dpop_algorithms is not None:
+            doc["dpop_signing_alg_values_supported"] = self.dpop_algorithms
+            doc["dpop_bound_access_tokens_required"] = self.dpop_required
         doc.update(self.extra)
         return doc
 
@@ -166,9 +177,16 @@ def metadata_route(
     resource: str | None = None,
     scopes_supported: Sequence[str] | None = None,
     extra: dict[str, Any] | None = None,
+    dpop_algorithms: Sequence[str] | None = None,
+    dpop_required: bool = False,
 ) -> Route:
     """A Starlette/FastAPI ``Route`` serving the metadata (for apps without the middleware)."""
     endpoint = ProtectedResourceMetadata(
-        issuer, resource=resource, scopes_supported=scopes_supported, extra=extra
+        issuer,
+        resource=resource,
+        scopes_supported=scopes_supported,
+        extra=extra,
+        dpop_algorithms=dpop_algorithms,
+        dpop_required=dpop_required,
     )
     return Route(endpoint.path, endpoint, methods=["GET", "HEAD"], name="oauth_protected_resource")

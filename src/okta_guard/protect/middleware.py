@@ -34,6 +34,12 @@ from okta_guard.protect.bearer import (
     token_in_url_error,
 )
 from okta_guard.protect.challenge import MissingCredentialsError, send_error
+from okta_guard.protect.dpop import (
+    authenticate_dpop,
+    dpop_challenge,
+    dpop_support,
+    is_dpop_scheme,
+)
 from okta_guard.protect.introspect import issuers_of
 from okta_guard.protect.metadata import ProtectedResourceMetadata
 
@@ -42,6 +48,7 @@ __all__ = ["OktaGuardMiddleware", "PathMatcher", "Verifier"]
 logger = logging.getLogger("okta_guard.protect.middleware")
 
 _FORM_TYPE = b"application/x-www-form-urlencoded"
+_DPOP_ONLY = "Authentication required: send 'Authorization: DPoP <token>' with a DPoP proof."
 #: Largest URL-encoded form body buffered to look for a smuggled ``access_token``.
 MAX_FORM_SCAN = 1 << 20
 
@@ -152,9 +159,15 @@ class OktaGuardMiddleware:
         self.websocket_http_denial = websocket_http_denial
         self.metadata: ProtectedResourceMetadata | None = None
         self._metadata_url: str | None = None
+        # DPoP (RFC 9449): only requests with the DPoP scheme ever take that branch.
+        self.dpop = dpop_support(verifier)
         if resource_metadata is True:
             self.metadata = ProtectedResourceMetadata(
-                issuers_of(verifier), resource=resource, scopes_supported=scopes_supported
+                issuers_of(verifier),
+                resource=resource,
+                scopes_supported=scopes_supported,
+                dpop_algorithms=self.dpop.algorithms if self.dpop is not None else None,
+                dpop_required=self.dpop is not None and self.dpop.required,
             )
         elif isinstance(resource_metadata, str) and resource_metadata:
             self._metadata_url = resource_metadata
@@ -229,9 +242,16 @@ class OktaGuardMiddleware:
                 if form and kind == "http" and self.check_form_body:
                     receive = await self._scan_form(receive)
                 if raw_token is None:
-                    if not self.allow_anonymous:
-                        raise MissingCredentialsError()
-                    set_anonymous(scope)
+                    if self.dpop is not None and is_dpop_scheme(authorization):
+                        assert authorization is not None
+                        token = await authenticate_dpop(scope, self.dpop, authorization)
+                        set_authenticated(scope, token)
+                    elif not self.allow_anonymous:
+                        raise MissingCredentialsError(
+                            _DPOP_ONLY if self.dpop is not None and self.dpop.required else None
+                        )
+                    else:
+                        set_anonymous(scope)
                 else:
                     set_authenticated(scope, await self.verifier.verify_async(raw_token))
         except OktaGuardError as exc:
@@ -247,6 +267,10 @@ class OktaGuardMiddleware:
             exc.reason,
             exc.status_code,
         )
+        dpop = None
+        if self.dpop is not None:
+            authorization = next((v for k, v in scope["headers"] if k == b"authorization"), None)
+            dpop = dpop_challenge(self.dpop, authorization, exc)
         await send_error(
             scope,
             receive,
@@ -255,6 +279,7 @@ class OktaGuardMiddleware:
             self.realm,
             self.metadata_url(scope),
             websocket_http_denial=self.websocket_http_denial,
+            dpop=dpop,
         )
 
     def metadata_url(self, scope: Scope) -> str | None:

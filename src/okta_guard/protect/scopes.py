@@ -42,6 +42,7 @@ from okta_guard.protect.bearer import (
     find_verifier,
 )
 from okta_guard.protect.challenge import error_body, error_headers, websocket_close_code
+from okta_guard.protect.dpop import DPoPChallenge, dpop_challenge, dpop_support
 from okta_guard.protect.introspect import INTROSPECT_ATTR, introspect_connection
 
 __all__ = [
@@ -97,15 +98,30 @@ def _metadata_url(conn: HTTPConnection, explicit: str | None) -> str | None:
 
 
 def error_response(
-    exc: OktaGuardError, realm: str = "api", resource_metadata: str | None = None
+    exc: OktaGuardError,
+    realm: str = "api",
+    resource_metadata: str | None = None,
+    dpop: DPoPChallenge | None = None,
 ) -> Response:
-    """A Starlette ``Response`` answering ``exc`` per RFC 6750."""
+    """A Starlette ``Response`` answering ``exc`` per RFC 6750 (and RFC 9449 with ``dpop``)."""
     return Response(
         error_body(exc),
         status_code=exc.status_code,
-        headers=error_headers(exc, realm, resource_metadata),
+        headers=error_headers(exc, realm, resource_metadata, dpop),
         media_type="application/json",
     )
+
+
+def connection_dpop_challenge(
+    conn: HTTPConnection, verifier: Verifier | None, exc: OktaGuardError
+) -> DPoPChallenge | None:
+    """The DPoP part of the challenge for ``conn`` (``None`` if its verifier has no DPoP)."""
+    try:
+        found = find_verifier(conn.scope, verifier)
+    except ConfigurationError:
+        return None
+    authorization = next((v for k, v in conn.scope["headers"] if k == b"authorization"), None)
+    return dpop_challenge(dpop_support(found), authorization, exc)
 
 
 class _Guard:
@@ -146,6 +162,7 @@ class _Guard:
                 _metadata_url(conn, self.resource_metadata)
                 if exc.status_code in (401, 403)
                 else None,
+                connection_dpop_challenge(conn, self.verifier, exc),
             )
         return None
 

@@ -6,6 +6,7 @@ httpx transport, the ASGI app and the loopback server).
 
 from __future__ import annotations
 
+import base64
 import json
 import secrets
 from collections.abc import Mapping
@@ -43,6 +44,10 @@ def check_endpoint(endpoint: str) -> str:
 
 _SECRET_HEADERS = frozenset({"authorization", "cookie", "dpop"})
 _SECRET_FIELDS = frozenset({"client_secret", "client_assertion", "token", "assertion"})
+
+
+def _b64decode(segment: str) -> bytes:
+    return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
 
 
 def _headers(items: Mapping[str, str]) -> Mapping[str, str]:
@@ -122,6 +127,30 @@ class RequestRecord:
     def secret_free_form(self) -> dict[str, str]:
         """The form with secret values replaced by ``"***"``."""
         return {k: ("***" if k in _SECRET_FIELDS else v) for k, v in self.form.items()}
+
+    @property
+    def dpop(self) -> dict[str, Any] | None:
+        """The ``DPoP`` proof of the request, decoded but *not* verified (``None`` if none).
+
+        ``{"alg", "jwk_kty", "jti", "htm", "htu", "iat", "nonce", "ath"}`` (absent claims
+        are ``None``): enough to see the nonce dance in the log; the proof is single use.
+        """
+        proof = self.headers.get("dpop")
+        if not proof:
+            return None
+        try:
+            head, body = (json.loads(_b64decode(part)) for part in proof.split(".")[:2])
+        except (ValueError, TypeError):
+            return {"malformed": True}
+        if not isinstance(head, dict) or not isinstance(body, dict):
+            return {"malformed": True}
+        jwk = head.get("jwk")
+        summary: dict[str, Any] = {
+            "alg": head.get("alg"),
+            "jwk_kty": jwk.get("kty") if isinstance(jwk, dict) else None,
+        }
+        summary.update({k: body.get(k) for k in ("jti", "htm", "htu", "iat", "nonce", "ath")})
+        return summary
 
     @property
     def auth_scheme(self) -> str | None:

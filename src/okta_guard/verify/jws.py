@@ -77,6 +77,7 @@ _HEADER_CACHE_SIZE = 64
 _new_tuple = tuple.__new__  # builds a NamedTuple without its Python-level __new__
 
 _DESCRIPTIONS = {
+    "dpop_bound": "The access token is DPoP-bound; send it as 'Authorization: DPoP' with a proof.",
     "expired": "The access token expired.",
     "not_yet_valid": "The access token is not valid yet.",
 }

@@ -205,6 +205,42 @@ class MultiIssuerVerifier:
                 return hit
         return None
 
+    # -- DPoP (each issuer's verifier applies its own dpop= setting) ------------------
+
+    @property
+    def dpop_mode(self) -> str:
+        """``"required"`` if every issuer requires DPoP, ``"disabled"`` if none accepts it,
+        else ``"allowed"`` (a Bearer token is still refused by an issuer requiring DPoP)."""
+        modes = {v.dpop_mode for v in self._verifiers}
+        if len(modes) == 1:
+            return next(iter(modes))
+        return "allowed" if modes != {"disabled"} else "disabled"
+
+    @property
+    def dpop_algorithms(self) -> tuple[str, ...]:
+        """The proof algorithms any issuer's verifier accepts."""
+        found: dict[str, None] = {}
+        for verifier in self._verifiers:
+            if verifier.dpop_mode != "disabled":
+                found.update(dict.fromkeys(verifier.dpop_algorithms))
+        return tuple(found)
+
+    @property
+    def dpop_origin(self) -> str | None:
+        """The first verifier's fixed external origin (give them all the same one)."""
+        return next((v.dpop_origin for v in self._verifiers if v.dpop_origin), None)
+
+    def verify_dpop(self, token: str, proof: str | None, *, method: str, url: str) -> AccessToken:
+        """Verify a DPoP-bound token and its proof with its issuer's verifier."""
+        return self._route(token).verify_dpop(token, proof, method=method, url=url)
+
+    async def verify_dpop_async(
+        self, token: str, proof: str | None, *, method: str, url: str
+    ) -> AccessToken:
+        """Async :meth:`verify_dpop`."""
+        verifier = self._route(token)
+        return await verifier.verify_dpop_async(token, proof, method=method, url=url)
+
     def _owner(self, access_token: AccessToken) -> TokenVerifier:
         verifier = self._get(access_token.issuer)
         if verifier is None:  # not one of ours: never accepted here

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 from okta_guard.errors import ConfigurationError
 from okta_guard.settings import is_loopback_host
 
-__all__ = ["audiences_of", "checked_jwks_uri", "positive_seconds"]
+__all__ = ["audiences_of", "checked_jwks_uri", "checked_origin", "positive_seconds"]
 
 
 def positive_seconds(name: str, value: float, *, allow_zero: bool = True) -> float:
@@ -53,3 +53,19 @@ def checked_jwks_uri(jwks_uri: str) -> str:
             f"jwks_uri {jwks_uri!r} must use https (http only for loopback hosts)."
         )
     return jwks_uri
+
+
+def checked_origin(origin: str) -> str:
+    """A fixed external origin (``dpop_origin``): ``scheme://host[:port]``, no path, no slash."""
+    try:
+        parts = urlsplit(origin)
+        host = parts.hostname or ""
+        parts.port  # noqa: B018 - raises ValueError for a bad port
+    except (TypeError, ValueError, AttributeError):
+        raise ConfigurationError(f"dpop_origin {origin!r} is not a URL origin.") from None
+    if parts.scheme not in ("https", "http") or not host or parts.path or parts.query:
+        raise ConfigurationError(
+            f"dpop_origin {origin!r} must be an origin like 'https://api.example.com' "
+            "(scheme and host, optional port, no path; the app's root_path is added)."
+        )
+    return f"{parts.scheme}://{parts.netloc}"

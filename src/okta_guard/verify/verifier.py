@@ -32,7 +32,9 @@ from okta_guard.errors import ConfigurationError, InvalidTokenError, OktaGuardEr
 from okta_guard.models import AccessToken
 from okta_guard.settings import env_list, issuer_from_domain, issuer_from_env
 from okta_guard.settings import validate_issuer as _validate_issuer
+from okta_guard.verify.bound import BoundTokenCache, DPoPVerification
 from okta_guard.verify.claims import ClaimRules, check_claims, check_typ
+from okta_guard.verify.dpop import DPOP_ALGORITHMS, DPOP_MODES, DPoPChecker, DPoPMode
 from okta_guard.verify.introspection import Introspector
 from okta_guard.verify.jws import (
     SUPPORTED_ALGORITHMS,
@@ -46,7 +48,13 @@ from okta_guard.verify.jws import (
 from okta_guard.verify.key_cache import KeyCache
 from okta_guard.verify.key_policy import PolicyConfig
 from okta_guard.verify.keyset import KeyEntry
-from okta_guard.verify.options import audiences_of, checked_jwks_uri, positive_seconds
+from okta_guard.verify.options import (
+    audiences_of,
+    checked_jwks_uri,
+    checked_origin,
+    positive_seconds,
+)
+from okta_guard.verify.replay import ReplayStore
 from okta_guard.verify.revocation import AnswerStore, RevocationCheck
 from okta_guard.verify.stats import VerifierStats
 from okta_guard.verify.verdict_cache import CachedVerdict, VerifiedTokenCache
@@ -57,7 +65,15 @@ logger = logging.getLogger("okta_guard.verify.verifier")
 _new_tuple = tuple.__new__  # builds a NamedTuple without its Python-level __new__
 
 
-class TokenVerifier:
+def _bearer_refused() -> InvalidTokenError:
+    return InvalidTokenError(
+        "This API accepts only DPoP-bound tokens: send 'Authorization: DPoP <token>' "
+        "with a DPoP proof.",
+        reason="dpop_required",
+    )
+
+
+class TokenVerifier(DPoPVerification):
     """Verifies access tokens of one Okta custom authorization server.
 
     ``TokenVerifier(issuer, audience)`` is enough; keys are discovered and
@@ -90,6 +106,19 @@ class TokenVerifier:
       network does (10 s by default).
     * ``clock``, ``http_client``, ``async_http_client``: injectable for tests
       and for sharing connection pools; clients given here are never closed by us.
+
+    DPoP (RFC 9449, see ``docs/dpop.md``):
+
+    * ``dpop``: ``"allowed"`` (Bearer tokens, and DPoP-bound tokens with proofs),
+      ``"required"`` (DPoP only: :meth:`verify` refuses every token) or ``"disabled"``.
+    * ``replay_store``: where proof ``jti`` values are recorded (``add``/``add_async``;
+      default in-process); a failing store answers 503 unless ``dpop_fail_open``.
+    * ``dpop_algorithms``: accepted proof algorithms (asymmetric only).
+    * ``dpop_max_age``: how old a proof may be (plus ``leeway``).
+    * ``dpop_nonce``: demand server nonces (401 ``use_dpop_nonce`` + ``DPoP-Nonce``);
+      ``dpop_nonce_secret`` shares them between servers, ``dpop_nonce_lifetime`` rotates them.
+    * ``dpop_origin``: the external origin (``https://api.example.com``) that proofs'
+      ``htu`` name, when the app runs behind a proxy that changes scheme, host or port.
     """
 
     def __init__(
@@ -116,6 +145,15 @@ class TokenVerifier:
         min_key_ttl: float = 300.0,
         max_key_ttl: float = 86400.0,
         rand: Callable[[], float] = random.random,
+        dpop: DPoPMode = "allowed",
+        replay_store: ReplayStore | None = None,
+        dpop_algorithms: Iterable[str] = DPOP_ALGORITHMS,
+        dpop_max_age: float = 60.0,
+        dpop_nonce: bool = False,
+        dpop_nonce_secret: bytes | None = None,
+        dpop_nonce_lifetime: float = 300.0,
+        dpop_origin: str | None = None,
+        dpop_fail_open: bool = False,
         introspection: Introspector | None = None,
         introspect_all: bool = False,
         introspection_cache_ttl: float = 30.0,
@@ -123,6 +161,12 @@ class TokenVerifier:
         introspection_store: AnswerStore | None = None,
     ) -> None:
         self._issuer = _validate_issuer(issuer)
+        if dpop not in DPOP_MODES:
+            raise ConfigurationError(
+                f"dpop={dpop!r}: use 'allowed' (Bearer and DPoP), 'required' or 'disabled'."
+            )
+        self._dpop_mode = dpop
+        self._dpop_origin = checked_origin(dpop_origin) if dpop_origin is not None else None
         self._audience: str | tuple[str, ...] = (
             audience if isinstance(audience, str) else audiences_of(audience)
         )
@@ -165,6 +209,18 @@ class TokenVerifier:
         self._max_token_size = max_token_size
         self._clock = clock
         self._tokens = VerifiedTokenCache(token_cache_size)
+        self._bound = BoundTokenCache(token_cache_size)
+        self._dpop = DPoPChecker(
+            algorithms=dpop_algorithms,
+            leeway=self._rules.leeway,
+            max_age=dpop_max_age,
+            replay_store=replay_store,
+            nonce=dpop_nonce,
+            nonce_secret=dpop_nonce_secret,
+            nonce_lifetime=dpop_nonce_lifetime,
+            fail_open=dpop_fail_open,
+            clock=clock,
+        )
         self._entries = self._tokens.entries
         self._move_to_end = self._entries.move_to_end
         self._headers: dict[bytes, CheckedHeader] = {}
@@ -388,6 +444,8 @@ class TokenVerifier:
         """
         try:
             now = self._clock()
+            if self._dpop_mode == "required":
+                raise _bearer_refused()
             parsed = self._cached_or_parsed(token, now)
             if isinstance(parsed, AccessToken):
                 result = parsed
@@ -404,6 +462,8 @@ class TokenVerifier:
         """Like :meth:`verify`, but waits for key fetches without blocking the event loop."""
         try:
             now = self._clock()
+            if self._dpop_mode == "required":
+                raise _bearer_refused()
             parsed = self._cached_or_parsed(token, now)
             if isinstance(parsed, AccessToken):
                 result = parsed
@@ -490,7 +550,7 @@ class TokenVerifier:
         return hit
 
     def _keys_removed(self, kids: frozenset[str]) -> None:
-        dropped = self._tokens.purge_kids(kids)
+        dropped = self._tokens.purge_kids(kids) + self._bound.purge_kids(kids)
         logger.info(
             "okta-guard: %d signing key(s) left the key set of %s; %d cached token(s) dropped",
             len(kids),
@@ -514,6 +574,7 @@ class TokenVerifier:
     def clear_cache(self) -> None:
         """Forget every verified token (keys stay cached)."""
         self._tokens.clear()
+        self._bound.clear()
 
     def close(self) -> None:
         """Close the HTTP client the verifier created itself."""
