@@ -646,3 +646,84 @@ def test_introspection_client_refuses_an_unbounded_or_odd_time_limit(
 
     with pytest.raises(ConfigurationError):
         IntrospectionClient(ISSUER, "introspector", SECRET, **options)
+
+
+# -- DPoP-bound tokens and introspection -------------------------------------------------------
+
+_DPOP_URL = "http://testserver/orders"
+
+
+class _DPoPSetup:
+    """A verifier with introspection, a DPoP key, a bound token and proofs for it."""
+
+    def __init__(self, **options: Any) -> None:
+        import jwt as pyjwt
+        from cryptography.hazmat.primitives.asymmetric import ec
+
+        from okta_guard.verify.dpop import jwk_thumbprint
+
+        self.clock = FakeClock()
+        self.okta = MockIssuer(clock=self.clock)
+        self.okta.register_client("introspector", SECRET)
+        introspection = IntrospectionClient(
+            self.okta.issuer,
+            "introspector",
+            SECRET,
+            clock=self.clock,
+            http_client=self.okta.http_client(),
+            async_http_client=self.okta.async_http_client(),
+        )
+        self.verifier = TokenVerifier(
+            self.okta.issuer,
+            self.okta.audience,
+            clock=self.clock,
+            http_client=self.okta.http_client(),
+            async_http_client=self.okta.async_http_client(),
+            introspection=introspection,
+            **options,
+        )
+        self._key = ec.generate_private_key(ec.SECP256R1())
+        public = json.loads(pyjwt.algorithms.ECAlgorithm.to_jwk(self._key.public_key()))
+        self._jwk = {k: public[k] for k in ("kty", "crv", "x", "y")}
+        self.token = self.okta.mint_token(
+            scopes=["orders:read"],
+            client_id="svc",
+            claims={"cnf": {"jkt": jwk_thumbprint(self._jwk)}},
+        )
+        self._proofs = 0
+
+    def proof(self) -> str:
+        import base64
+        import hashlib
+
+        import jwt as pyjwt
+
+        self._proofs += 1
+        ath = base64.urlsafe_b64encode(hashlib.sha256(self.token.encode()).digest())
+        claims = {
+            "jti": f"proof-{self._proofs}",
+            "htm": "GET",
+            "htu": _DPOP_URL,
+            "iat": int(self.clock()),
+            "ath": ath.rstrip(b"=").decode(),
+        }
+        headers = {"typ": "dpop+jwt", "jwk": self._jwk}
+        return pyjwt.encode(claims, self._key, algorithm="ES256", headers=headers)
+
+
+async def test_introspect_all_also_introspects_dpop_bound_tokens() -> None:
+    # verify_dpop skipped introspect_all: a revoked DPoP-bound token kept being accepted.
+    s = _DPoPSetup(introspect_all=True)
+    try:
+        assert s.verifier.verify_dpop(s.token, s.proof(), method="GET", url=_DPOP_URL)
+        s.okta.revoke(s.token)
+        s.clock.advance(31)  # past the introspection cache time
+        with pytest.raises(InvalidTokenError) as caught:
+            s.verifier.verify_dpop(s.token, s.proof(), method="GET", url=_DPOP_URL)
+        assert caught.value.reason == "revoked"
+        with pytest.raises(InvalidTokenError) as caught:
+            await s.verifier.verify_dpop_async(s.token, s.proof(), method="GET", url=_DPOP_URL)
+        assert caught.value.reason == "revoked"
+    finally:
+        s.okta.close()
+
