@@ -727,3 +727,39 @@ async def test_introspect_all_also_introspects_dpop_bound_tokens() -> None:
     finally:
         s.okta.close()
 
+
+async def test_introspecting_route_accepts_a_dpop_request_and_refuses_it_once_revoked() -> None:
+    # The route re-read the token as Bearer credentials only: every DPoP request to an
+    # introspect=True route got 401 missing_token, even with a good proof.
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    from okta_guard import OktaGuardMiddleware, require_scopes
+
+    s = _DPoPSetup()
+
+    @require_scopes("orders:read", introspect=True)
+    async def orders(request: Request) -> JSONResponse:
+        return JSONResponse({"ok": True})
+
+    app = Starlette(routes=[Route("/orders", orders)])
+    app.add_middleware(OktaGuardMiddleware, verifier=s.verifier)
+    transport = httpx.ASGITransport(app=app)
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+
+            async def call() -> httpx.Response:
+                headers = {"Authorization": f"DPoP {s.token}", "DPoP": s.proof()}
+                return await client.get("/orders", headers=headers)
+
+            accepted = await call()
+            assert accepted.status_code == 200, accepted.text
+            s.okta.revoke(s.token)
+            s.clock.advance(31)
+            refused = await call()
+            assert refused.status_code == 401
+            assert refused.json()["error"] == "invalid_token"
+    finally:
+        s.okta.close()

@@ -17,6 +17,7 @@ from okta_guard.errors import ConfigurationError
 from okta_guard.models import AccessToken
 from okta_guard.protect.bearer import Verifier, bearer_token, find_verifier, scan_headers
 from okta_guard.protect.challenge import MissingCredentialsError
+from okta_guard.protect.dpop import dpop_token, is_dpop_scheme
 
 __all__ = ["INTROSPECT_ATTR", "introspect_connection", "issuers_of"]
 
@@ -49,7 +50,11 @@ async def introspect_connection(
             "TokenVerifier(..., introspection=IntrospectionClient(...))."
         )
     authorization, _form = scan_headers(conn.scope["headers"])
-    raw = bearer_token(authorization)
+    # The token as the request sent it: Bearer, or DPoP-bound (its proof was checked
+    # when the token was verified).
+    raw = (
+        dpop_token(authorization) if is_dpop_scheme(authorization) else bearer_token(authorization)
+    )
     if raw is None:
         raise MissingCredentialsError()
     result: AccessToken = await introspect(raw, token)
