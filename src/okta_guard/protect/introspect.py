@@ -53,7 +53,9 @@ async def introspect_connection(
     # The token as the request sent it: Bearer, or DPoP-bound (its proof was checked
     # when the token was verified).
     raw = (
-        dpop_token(authorization) if is_dpop_scheme(authorization) else bearer_token(authorization)
+        dpop_token(authorization)
+        if authorization is not None and is_dpop_scheme(authorization)
+        else bearer_token(authorization)
     )
     if raw is None:
         raise MissingCredentialsError()
