@@ -763,3 +763,54 @@ async def test_introspecting_route_accepts_a_dpop_request_and_refuses_it_once_re
             assert refused.json()["error"] == "invalid_token"
     finally:
         s.okta.close()
+
+
+def _rsa_jwk(bits: int, exponent: int) -> dict[str, str]:
+    import base64
+    import secrets
+
+    def b64(number: int) -> str:
+        raw = number.to_bytes((number.bit_length() + 7) // 8, "big")
+        return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+    modulus = secrets.randbits(bits) | (1 << (bits - 1)) | 1
+    return {"kty": "RSA", "n": b64(modulus), "e": b64(exponent)}
+
+
+@pytest.mark.parametrize(
+    ("bits", "exponent"),
+    [
+        (3072, (1 << 3070) | 1),  # a verification costs ~10 ms instead of ~0.1 ms
+        (2048, (1 << 40) | 1),
+        (2048, 65536),  # even
+        (2048, 1),
+        (16384, 65537),
+    ],
+    ids=["e-3071-bits", "e-41-bits", "e-even", "e-1", "n-16384-bits"],
+)
+def test_dpop_proof_key_with_a_huge_exponent_or_modulus_is_refused_unchecked(
+    bits: int, exponent: int
+) -> None:
+    # The proof's signature is checked before its token: a key that makes that check
+    # expensive is refused from its header alone.
+    import base64
+
+    from okta_guard.errors import InvalidDPoPProofError
+
+    s = _DPoPSetup()
+    try:
+        header = {"typ": "dpop+jwt", "alg": "RS256", "jwk": _rsa_jwk(bits, exponent)}
+        payload = {"jti": "j", "htm": "GET", "htu": _DPOP_URL, "iat": int(s.clock())}
+        proof = (
+            ".".join(
+                base64.urlsafe_b64encode(json.dumps(part).encode()).rstrip(b"=").decode()
+                for part in (header, payload)
+            )
+            + "."
+            + base64.urlsafe_b64encode(b"\x01" * (bits // 8)).rstrip(b"=").decode()
+        )
+        with pytest.raises(InvalidDPoPProofError) as caught:
+            s.verifier.verify_dpop(s.token, proof, method="GET", url=_DPOP_URL)
+        assert caught.value.reason == "dpop_jwk"
+    finally:
+        s.okta.close()
