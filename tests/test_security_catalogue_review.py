@@ -814,3 +814,29 @@ def test_dpop_proof_key_with_a_huge_exponent_or_modulus_is_refused_unchecked(
         assert caught.value.reason == "dpop_jwk"
     finally:
         s.okta.close()
+
+
+def test_a_full_memory_store_as_replay_store_refuses_instead_of_forgetting_a_proof() -> None:
+    # MemoryStore.add dropped the oldest live entry when full: after max_entries further
+    # proofs, a captured proof could be replayed.
+    from okta_guard.errors import InvalidDPoPProofError, ReplayStoreError
+    from okta_guard.store import MemoryStore, StoreFull
+
+    s = _DPoPSetup(replay_store=MemoryStore(max_entries=3))
+    try:
+        first = s.proof()
+        for proof in (first, s.proof(), s.proof()):
+            s.verifier.verify_dpop(s.token, proof, method="GET", url=_DPOP_URL)
+        with pytest.raises(ReplayStoreError):  # 503: refusing beats forgetting
+            s.verifier.verify_dpop(s.token, s.proof(), method="GET", url=_DPOP_URL)
+        with pytest.raises(InvalidDPoPProofError) as caught:
+            s.verifier.verify_dpop(s.token, first, method="GET", url=_DPOP_URL)
+        assert caught.value.reason == "dpop_replay"
+    finally:
+        s.okta.close()
+    cache = MemoryStore(max_entries=2)
+    for key in ("a", "b", "c"):  # set() is a cache: the oldest goes
+        cache.set(key, b"1", 60)
+    assert cache.get("a") is None and cache.get("c") == b"1"
+    with pytest.raises(StoreFull):
+        cache.add("d", b"1", 60)
