@@ -840,3 +840,50 @@ def test_a_full_memory_store_as_replay_store_refuses_instead_of_forgetting_a_pro
     assert cache.get("a") is None and cache.get("c") == b"1"
     with pytest.raises(StoreFull):
         cache.add("d", b"1", 60)
+
+
+async def test_redis_store_with_a_client_without_timeouts_fails_in_time_on_a_stalled_server() -> (
+    None
+):
+    # A redis.asyncio.Redis built without socket timeouts, talking to a server that accepts
+    # the connection and never answers, held every async store call (DPoP replay check,
+    # shared token cache) for ever.
+    import socket
+    import time as clock
+
+    import redis.asyncio as aredis
+
+    from okta_guard.redis import RedisStore
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    accepted: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        listener.settimeout(0.1)
+        while not stop.is_set():
+            with contextlib.suppress(OSError):
+                accepted.append(listener.accept()[0])  # and never answer
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    client = aredis.Redis(host="127.0.0.1", port=listener.getsockname()[1])
+    store = RedisStore(client, socket_timeout=0.2, connect_timeout=0.1)
+    try:
+        started = clock.monotonic()
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(store.add_async("k", b"1", 10), 4.0)  # 4 s: the hang
+        assert clock.monotonic() - started < 2.0
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(store.get_async("k"), 4.0)
+        assert clock.monotonic() - started < 4.0
+    finally:
+        stop.set()
+        thread.join()
+        for conn in accepted:
+            conn.close()
+        listener.close()
+        with contextlib.suppress(Exception):
+            await client.aclose()
