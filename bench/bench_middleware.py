@@ -6,6 +6,9 @@ in-process request as a test or a proxy would make it), and as raw ASGI calls
 gets the identical request, token included (the unprotected app ignores it):
 
 * ``unprotected``        the bare app;
+* ``floor``              the bare app behind a do-nothing pure-ASGI middleware, with a
+                         do-nothing decorator on the route: the shape of protection
+                         without its work, the least any middleware + decorator costs;
 * ``okta-guard``         ``OktaGuardMiddleware`` + ``@require_scopes("orders:read")``,
                          the same valid token every time (the steady state);
 * ``okta-jwt-verifier``  the bare app with an endpoint wrapper ("dependency") that
@@ -15,7 +18,7 @@ In-process timing: rounds interleaved across the apps (so a busy machine hurts
 them alike), the garbage collector paused during each run (``timeit``'s
 convention); each table shows the best run per app and the median of its
 per-round ratios to the unprotected app - two views of the same data, both
-printed so that neither is cherry-picked.
+printed so that neither is cherry-picked - and okta-guard's cost beyond the floor.
 
 Real server: uvicorn on 127.0.0.1 (port 0) in a child process, loaded by a small
 asyncio HTTP/1.1 keep-alive generator in this process (C connections, D seconds
@@ -31,6 +34,7 @@ public ``request_executor=`` hook gets a subclass that passes that CA to aiohttp
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
 import multiprocessing
 import socket
@@ -55,8 +59,8 @@ from okta_guard.testing import MockIssuer
 
 AUDIENCE = "api://default"
 ROUNDS = 7
-RAW_ROUNDS = 25
-IN_PROCESS_REQUESTS = 2000
+RAW_ROUNDS = 61
+IN_PROCESS_REQUESTS = 500
 CLIENT_REQUESTS = 1000
 CONNECTIONS = 16
 DURATION = 1.0
@@ -69,10 +73,35 @@ async def orders(request: Request) -> Response:
     return JSONResponse({"orders": [1, 2, 3]})
 
 
+class DoNothingMiddleware:
+    """A pure ASGI middleware that only passes the call on (the floor)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await self.app(scope, receive, send)
+
+
+def do_nothing(endpoint: Endpoint) -> Endpoint:
+    """A decorator that only passes the call on (the floor)."""
+
+    @functools.wraps(endpoint)
+    async def wrapper(request: Request) -> Response:
+        return await endpoint(request)
+
+    return wrapper
+
+
 def build_app(kind: str, issuer: str = "", ca_file: str = "", peer: Any = None) -> Starlette:
     """The benchmark app: ``unprotected``, ``okta-guard`` or ``okta-jwt-verifier``."""
     if kind == "unprotected":
         return Starlette(routes=[Route("/orders", orders)])
+    if kind == "floor":
+        return Starlette(
+            routes=[Route("/orders", do_nothing(orders))],
+            middleware=[Middleware(DoNothingMiddleware)],
+        )
     if kind == "okta-guard":
         context = ssl.create_default_context(cafile=ca_file)
         verifier = TokenVerifier(
@@ -203,6 +232,16 @@ def print_times(title: str, samples: dict[str, list[float]]) -> None:
             a / b for a, b in zip(samples[name], samples["unprotected"], strict=True)
         )
         print(f"  {name:<20} {per * 1e6:>12.1f} {per / base:>15.2f}x {paired:>14.2f}x")
+    if "floor" in samples:
+        beyond = statistics.median(
+            a - b for a, b in zip(samples["okta-guard"], samples["floor"], strict=True)
+        )
+        best = times["okta-guard"] - times["floor"]
+        print(
+            f"  okta-guard beyond the floor: {best * 1e6:+.2f} us best runs, "
+            f"{beyond * 1e6:+.2f} us median of paired rounds; the floor alone is "
+            f"{times['floor'] / base:.2f}x unprotected"
+        )
     print(
         f"  okta-guard is {times['okta-jwt-verifier'] / times['okta-guard']:.1f}x faster "
         "than okta-jwt-verifier"
@@ -341,7 +380,7 @@ def main() -> None:
             )
             apps = {
                 kind: build_app(kind, okta.issuer, ca_file, peer)
-                for kind in ("unprotected", "okta-guard", "okta-jwt-verifier")
+                for kind in ("unprotected", "floor", "okta-guard", "okta-jwt-verifier")
             }
             print_times(
                 f"in-process via httpx.ASGITransport, {CLIENT_REQUESTS} requests x {ROUNDS} "

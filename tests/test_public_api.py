@@ -52,6 +52,7 @@ PUBLIC_NAMES = {
     "audit_routes",
     "issuer_from_domain",
     "metadata_route",
+    "public",
     "require_scopes",
 }
 

@@ -41,6 +41,7 @@ def test_accepts_custom_authorization_servers(issuer: str) -> None:
         ("https://dev-1.okta.com", "org authorization server"),
         ("https://dev-1.okta.com/oauth2", "org authorization server"),
         ("https://dev-1.okta.com/oauth2/default/v1/keys", "org authorization server"),
+        ("https://dev-1.okta.com/oauth2/v1", "org server's endpoint prefix"),
         ("https://dev-1.okta.com/oauth2/default/", "ends with a slash"),
         ("https://{yourOktaDomain}/oauth2/default", "placeholder"),
         ("https://dev-1-admin.okta.com/oauth2/default", "admin"),
@@ -67,7 +68,6 @@ def test_admin_domain_message_names_the_right_domain() -> None:
     [
         ("dev-123.okta.com", "default", "https://dev-123.okta.com/oauth2/default"),
         ("https://dev-123.okta.com/", "aus1", "https://dev-123.okta.com/oauth2/aus1"),
-        ("http://dev-123.okta.com", "default", "https://dev-123.okta.com/oauth2/default"),
         ("127.0.0.1:8080", "default", "http://127.0.0.1:8080/oauth2/default"),
         ("localhost", "api", "http://localhost/oauth2/api"),
     ],
@@ -84,6 +84,7 @@ def test_issuer_from_domain(domain: str, server: str, expected: str) -> None:
         ("dev.okta.com/x", "default"),
         ("dev.okta.com", "bad/id"),
         ("dev.okta.com", ""),
+        ("dev.okta.com", "v1"),
     ],
 )
 def test_issuer_from_domain_refuses_garbage(domain: str, server: str) -> None:
@@ -130,3 +131,20 @@ def test_env_list_splits_commas_and_spaces() -> None:
     assert env_list("a, b  c,,d") == ("a", "b", "c", "d")
     assert env_list("") == ()
     assert env_list(None) == ()
+
+
+def test_http_is_one_rule_for_domain_and_issuer() -> None:
+    # the same rule as validate_issuer: refused beyond loopback, never rewritten to https
+    with pytest.raises(ConfigurationError, match="https only") as info:
+        issuer_from_domain("http://dev-123.okta.com")
+    assert "'dev-123.okta.com'" in info.value.description
+    with pytest.raises(ConfigurationError, match="must use https"):
+        validate_issuer("http://dev-123.okta.com/oauth2/default")
+    assert issuer_from_domain("http://127.0.0.1:8080") == "http://127.0.0.1:8080/oauth2/default"
+
+
+def test_token_verifier_refuses_the_org_server_endpoint_prefix() -> None:
+    from okta_guard import TokenVerifier
+
+    with pytest.raises(ConfigurationError, match="org authorization server"):
+        TokenVerifier("https://x.okta.com/oauth2/v1", "api://default")

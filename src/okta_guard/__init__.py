@@ -7,13 +7,14 @@ The public names are imported lazily, so that ``import okta_guard`` (and the
 from __future__ import annotations
 
 import importlib
-import logging
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-# A library: the application decides where log records go.
-logging.getLogger("okta_guard").addHandler(logging.NullHandler())
+# No handler is attached to the "okta_guard" logger on purpose: an application that
+# configures logging decides where records go, and one that does not (a plain
+# ``uvicorn app:app``) still sees warnings and errors, printed to stderr by Python's
+# last-resort handler.  Refusal reasons are logged at DEBUG.
 
 _EXPORTS: dict[str, str] = {
     "TokenVerifier": "okta_guard.verify.verifier",
@@ -39,7 +40,7 @@ _EXPORTS: dict[str, str] = {
     "ConfigurationError": "okta_guard.errors",
     "TokenRequestError": "okta_guard.errors",
     "issuer_from_domain": "okta_guard.settings",
-    "Verifier": "okta_guard.protect.bearer",
+    "Verifier": "okta_guard.protect.protocol",
     "ProtectedResourceMetadata": "okta_guard.protect.metadata",
     "metadata_route": "okta_guard.protect.metadata",
     "RouteInfo": "okta_guard.protect.audit",
@@ -49,6 +50,7 @@ _EXPORTS: dict[str, str] = {
     "DPoPNonceError": "okta_guard.errors",
     "ReplayStoreError": "okta_guard.errors",
     "MemoryReplayStore": "okta_guard.verify.replay",
+    "public": "okta_guard.protect.public",
 }
 
 __all__ = [
@@ -85,6 +87,7 @@ __all__ = [
     "audit_routes",
     "issuer_from_domain",
     "metadata_route",
+    "public",
     "require_scopes",
 ]
 
@@ -108,9 +111,10 @@ if TYPE_CHECKING:
     )
     from okta_guard.models import AccessToken, ServiceToken
     from okta_guard.protect.audit import RouteInfo, audit_routes
-    from okta_guard.protect.bearer import Verifier
     from okta_guard.protect.metadata import ProtectedResourceMetadata, metadata_route
     from okta_guard.protect.middleware import OktaGuardMiddleware
+    from okta_guard.protect.protocol import Verifier
+    from okta_guard.protect.public import public
     from okta_guard.protect.scopes import require_scopes
     from okta_guard.settings import issuer_from_domain
     from okta_guard.store import MemoryStore, Store

@@ -41,21 +41,21 @@ from starlette.websockets import WebSocket
 
 from okta_guard.errors import OktaGuardError
 from okta_guard.models import AccessToken
-from okta_guard.protect.bearer import (
-    ScopeRequirement,
-    Verifier,
-    authenticate_connection,
-    default_realm,
-)
+from okta_guard.protect.audit import audit_routes
+from okta_guard.protect.authenticate import authenticate_connection
 from okta_guard.protect.challenge import (
     MissingCredentialsError,
+    default_realm,
+    error_body,
     error_headers,
     websocket_close_code,
 )
 from okta_guard.protect.dpop import dpop_support
 from okta_guard.protect.introspect import INTROSPECT_ATTR, introspect_connection, issuers_of
 from okta_guard.protect.metadata import ProtectedResourceMetadata, metadata_route
-from okta_guard.protect.scopes import SCOPES_ATTR, connection_dpop_challenge
+from okta_guard.protect.protocol import Verifier
+from okta_guard.protect.requirements import SCOPES_ATTR, ScopeRequirement
+from okta_guard.protect.scopes import connection_dpop_challenge
 
 __all__ = ["OktaAuth", "OktaGuardHTTPException", "okta_guard_exception_handler"]
 
@@ -71,8 +71,6 @@ class OktaGuardHTTPException(HTTPException):
 async def okta_guard_exception_handler(request: Request, exc: Exception) -> Response:
     """Render :class:`OktaGuardHTTPException` as ``{"error", "error_description"}`` JSON."""
     assert isinstance(exc, OktaGuardHTTPException)
-    from okta_guard.protect.challenge import error_body
-
     return Response(
         error_body(exc.okta_error),
         status_code=exc.status_code,
@@ -118,7 +116,7 @@ class OktaAuth(SecurityBase):
         if isinstance(scopes, Mapping):
             offered = {str(k): str(v) for k, v in scopes.items()}
         else:
-            offered = {s: s for s in scopes or ()}
+            offered = dict.fromkeys(scopes or (), "")
         issuers = issuers_of(verifier)
         default_description = (
             "Okta access token (client credentials) for this API, sent as a Bearer token."
@@ -153,9 +151,11 @@ class OktaAuth(SecurityBase):
         return scopes
 
     def _offer(self, scopes: Iterable[str]) -> None:
+        # No made-up description: Swagger UI prints the name and then the description,
+        # so repeating the name there shows every scope twice.
         offered = self.offered_scopes
         for scope in scopes:
-            offered.setdefault(scope, scope)
+            offered.setdefault(scope, "")
 
     def _refuse(self, conn: HTTPConnection, exc: OktaGuardError) -> Exception:
         if isinstance(conn, WebSocket):
@@ -276,8 +276,6 @@ class OktaAuth(SecurityBase):
         def openapi() -> dict[str, Any]:
             if app.openapi_schema is not None:
                 return original()
-            from okta_guard.protect.audit import audit_routes
-
             infos = audit_routes(app)
             for info in infos:
                 okta._offer((*info.scopes, *info.any_of))

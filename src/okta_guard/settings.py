@@ -86,20 +86,31 @@ def validate_issuer(issuer: str) -> str:
         )
     segments = parts.path.split("/")
     if len(segments) != 3 or segments[1] != "oauth2" or not _AUTH_SERVER_ID.match(segments[2]):
+        raise ConfigurationError(_org_server_message(issuer))
+    if segments[2] == "v1":
+        # https://{domain}/oauth2/v1 is where the org server's endpoints live, not a server id
         raise ConfigurationError(
-            f"The issuer {issuer!r} is not a custom authorization server. Tokens from the "
-            "org authorization server (https://{domain} without /oauth2/{id}) cannot be "
-            "validated locally because Okta does not publish their keys. Use a custom "
-            "server such as https://{domain}/oauth2/default, or token introspection."
+            _org_server_message(issuer, "'/oauth2/v1' is the org server's endpoint prefix. ")
         )
     return issuer
+
+
+def _org_server_message(issuer: str, detail: str = "") -> str:
+    return (
+        f"The issuer {issuer!r} is not a custom authorization server. {detail}Tokens from the "
+        "org authorization server (https://{domain} without /oauth2/{id}) cannot be "
+        "validated locally because Okta does not publish their keys. Use a custom "
+        "server such as https://{domain}/oauth2/default, or token introspection."
+    )
 
 
 def issuer_from_domain(domain: str, auth_server_id: str = "default") -> str:
     """Build the issuer URL from an Okta domain ("Tenant ID") and authorization server id.
 
     ``domain`` may be given with or without ``https://``.  Loopback domains get
-    ``http://`` so that the mock issuer can be named the same way.
+    ``http://`` so that the mock issuer can be named the same way.  The rule for
+    ``http://`` is the issuer's: allowed for loopback hosts only, refused otherwise
+    (never silently rewritten).
     """
     if not isinstance(domain, str) or not domain.strip():
         raise ConfigurationError(
@@ -123,7 +134,11 @@ def issuer_from_domain(domain: str, auth_server_id: str = "default") -> str:
         )
     host = raw.rsplit(":", 1)[0] if raw.count(":") == 1 else raw
     if scheme == "http" and not is_loopback_host(host):
-        scheme = "https"
+        raise ConfigurationError(
+            f"The Okta domain {domain!r} uses http; Okta is served over https only (plain "
+            "http is allowed only for loopback hosts such as the mock issuer). Give the "
+            f"domain without a scheme: {raw!r}."
+        )
     if is_loopback_host(host) and not domain.strip().lower().startswith("https://"):
         scheme = "http"
     return validate_issuer(f"{scheme}://{raw}/oauth2/{auth_server_id}")

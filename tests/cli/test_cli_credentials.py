@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import stat
 from pathlib import Path
 
@@ -173,13 +174,133 @@ def test_private_key_credential(config: Path, tmp_path: Path) -> None:
     assert stored.key_id == "k1"
 
 
+def _write_private(path: Path, data: str | bytes) -> None:
+    path.parent.mkdir(mode=0o700, exist_ok=True)
+    if isinstance(data, str):
+        data = data.encode()
+    path.write_bytes(data)
+    path.chmod(0o600)
+
+
 def test_damaged_file_is_a_clear_error(config: Path) -> None:
-    config.mkdir()
-    (config / "credentials.json").write_text("{not json")
+    _write_private(config / "credentials.json", "{not json")
     with pytest.raises(ConfigurationError, match="not valid JSON"):
         CredentialStore().list()
-    (config / "credentials.json").write_text('{"credentials": {"x": {"issuer": 1}}}')
+    _write_private(config / "credentials.json", '{"credentials": {"x": {"issuer": 1}}}')
     with pytest.raises(ConfigurationError, match="damaged"):
+        CredentialStore().list()
+    _write_private(config / "credentials.json", "[" * 100_000 + "]" * 100_000)
+    with pytest.raises(ConfigurationError, match="not valid JSON"):
+        CredentialStore().list()
+
+
+_STORED = {
+    "credentials": {
+        "orders": {
+            "issuer": "https://d.okta.com/oauth2/default",
+            "client_id": "c",
+            "scopes": ["a"],
+            "secret": SECRET,
+        }
+    }
+}
+
+
+@pytest.mark.parametrize("argv", [["credentials", "list"], ["token", "--credential", "orders"]])
+def test_non_utf8_file_is_one_line(
+    config: Path, capsys: pytest.CaptureFixture[str], argv: list[str]
+) -> None:
+    _write_private(config / "credentials.json", b'{"credentials": {"caf\xe9": {}}}')
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "is not UTF-8 text" in err
+
+
+def test_mistyped_name_suggests_stored_names(config: Path) -> None:
+    _write_private(config / "credentials.json", json.dumps(_STORED))
+    with pytest.raises(ConfigurationError, match="did you mean 'orders'"):
+        CredentialStore().get("ordres")
+    with pytest.raises(ConfigurationError, match="stored: 'orders'"):
+        CredentialStore().get("billing")
+    with pytest.raises(ConfigurationError, match="did you mean 'orders'"):
+        CredentialStore().remove("order")
+
+
+# -- issue 10 #8: the store refuses files and folders it cannot trust (ssh StrictModes) ----
+
+
+def test_file_readable_by_others_is_refused(config: Path) -> None:
+    path = config / "credentials.json"
+    _write_private(path, json.dumps(_STORED))
+    path.chmod(0o644)
+    with pytest.raises(ConfigurationError, match="chmod 600") as info:
+        CredentialStore().list()
+    assert "0644" in info.value.description
+    assert SECRET not in info.value.description
+    path.chmod(0o600)
+    assert [c.name for c in CredentialStore().list()] == ["orders"]
+
+
+def test_world_writable_folder_is_refused(config: Path) -> None:
+    _write_private(config / "credentials.json", json.dumps(_STORED))
+    config.chmod(0o777)
+    try:
+        with pytest.raises(ConfigurationError, match="chmod 700"):
+            CredentialStore().list()
+        with pytest.raises(ConfigurationError, match="writable by other users"):
+            CredentialStore().add(Credential("x", "https://d.okta.com/oauth2/default", "c", ["a"]))
+    finally:
+        config.chmod(0o700)
+
+
+def _foreign_file(tmp_path: Path) -> Path:
+    """A file that belongs to another user (as root: chowned to nobody; else /etc/passwd)."""
+    if os.geteuid() != 0:
+        return Path("/etc/passwd")
+    other = tmp_path / "elsewhere"
+    other.mkdir(mode=0o700)
+    target = other / "their-credentials.json"
+    target.write_text(json.dumps(_STORED))
+    target.chmod(0o600)
+    os.chown(target, 65534, 65534)
+    return target
+
+
+def test_symlink_to_another_owners_file_is_never_followed(config: Path, tmp_path: Path) -> None:
+    config.mkdir(mode=0o700)
+    target = _foreign_file(tmp_path)
+    (config / "credentials.json").symlink_to(target)
+    with pytest.raises(ConfigurationError, match="belongs to another user") as info:
+        CredentialStore().list()
+    assert "symbolic link" in info.value.description
+
+
+def test_symlink_to_own_private_file_is_followed(config: Path, tmp_path: Path) -> None:
+    config.mkdir(mode=0o700)
+    dotfiles = tmp_path / "dotfiles"
+    _write_private(dotfiles / "credentials.json", json.dumps(_STORED))
+    (config / "credentials.json").symlink_to(dotfiles / "credentials.json")
+    assert [c.name for c in CredentialStore().list()] == ["orders"]
+
+
+def test_file_of_another_owner_is_refused(config: Path) -> None:
+    if os.geteuid() != 0:  # not root: no file of another user can be made here; link to one
+        (config / "credentials.json").parent.mkdir(mode=0o700)
+        (config / "credentials.json").symlink_to("/etc/passwd")
+        with pytest.raises(ConfigurationError, match="belongs to another user"):
+            CredentialStore().list()
+        return
+    _write_private(config / "credentials.json", json.dumps(_STORED))
+    os.chown(config / "credentials.json", 65534, 65534)
+    with pytest.raises(ConfigurationError, match="belongs to another user"):
+        CredentialStore().list()
+
+
+def test_directory_is_not_a_file(config: Path) -> None:
+    (config / "credentials.json").mkdir(parents=True)
+    config.chmod(0o700)
+    with pytest.raises(ConfigurationError):
         CredentialStore().list()
 
 

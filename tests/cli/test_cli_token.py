@@ -64,12 +64,14 @@ def test_token_for_a_stored_credential_prints_the_table(
 ) -> None:
     _add_credential(okta, monkeypatch)
     capsys.readouterr()
+    monkeypatch.setenv("COLUMNS", "80")
     assert main(["token", "--credential", "orders"]) == 0
     lines = capsys.readouterr().out.splitlines()
+    assert max(len(line) for line in lines) <= 80
     assert lines[0].split() == list(TOKEN_COLUMNS)
     assert set(lines[1].replace(" ", "")) == {"-"}
     access_token, token_type, expires_in, scope = lines[2].split()
-    assert _cid(access_token) == "svc"
+    assert "..." in access_token  # the full token only with --raw / --json
     assert token_type == "Bearer"
     assert 3590 <= int(expires_in) <= 3600
     assert scope == "orders:read"
@@ -222,6 +224,22 @@ def test_render_token_table_for_several_apps() -> None:
     row = short.splitlines()[2].split()
     assert row == [abbreviate("c" * 40), "Bearer", "0"]
     assert token_json(_token("d", {"s"}), 1_800_000_000)["expires_in"] == 3600
+
+
+@pytest.mark.parametrize("columns", [40, 60, 100])
+def test_token_table_fits_the_terminal_width(
+    okta: MockIssuer,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    columns: int,
+) -> None:
+    _add_credential(okta, monkeypatch)
+    capsys.readouterr()
+    monkeypatch.setenv("COLUMNS", str(columns))
+    assert main(["token", "--credential", "orders"]) == 0
+    out = capsys.readouterr().out
+    assert max(len(line) for line in out.splitlines()) <= columns, out
+    assert "orders:read" in out
 
 
 def test_wide_table_is_expanded_to_fit_the_terminal() -> None:

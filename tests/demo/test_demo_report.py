@@ -168,3 +168,20 @@ def test_in_process_server_reports_a_failed_startup() -> None:
 
     with pytest.raises(RuntimeError, match="no keys"), InProcessASGI(app):
         pass
+
+
+def test_the_demo_does_not_import_the_cli() -> None:
+    """Data flows one way: the CLI runs the demo, the demo never imports the CLI."""
+    import subprocess
+    import sys
+
+    code = (
+        "import pkgutil, importlib, sys, okta_guard.demo as d\n"
+        "for m in pkgutil.iter_modules(d.__path__):\n"
+        "    importlib.import_module('okta_guard.demo.' + m.name)\n"
+        "print(sorted(n for n in sys.modules if n.startswith('okta_guard.cli')))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stdout.strip() == "[]", done.stdout

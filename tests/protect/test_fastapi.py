@@ -164,11 +164,12 @@ def test_openapi_security_scheme_and_operation_scopes() -> None:
     assert scheme["type"] == "oauth2"
     flow = scheme["flows"]["clientCredentials"]
     assert flow["tokenUrl"] == ISSUER + "/v1/token"
+    # a scope without a description gets none (Swagger UI would print its name twice)
     assert flow["scopes"] == {
         "orders:read": "Read orders",
-        "orders:write": "orders:write",
-        "reports:read": "reports:read",
-        "admin": "admin",
+        "orders:write": "",
+        "reports:read": "",
+        "admin": "",
     }
     paths = schema["paths"]
     assert paths["/orders"]["get"]["security"] == [{"okta": ["orders:read"]}]
@@ -231,3 +232,31 @@ def test_openapi_without_install_still_lists_operation_scopes() -> None:
     assert schema["paths"]["/reports"]["get"]["security"] == [{"okta": []}]
     flow = schema["components"]["securitySchemes"]["okta"]["flows"]["clientCredentials"]
     assert set(flow["scopes"]) == {"orders:read", "orders:write", "reports:read", "admin"}
+
+
+def test_readme_app_offers_each_scope_once_in_swagger() -> None:
+    """The README's app: Swagger UI prints a scope's name, then its description."""
+    okta = OktaAuth(FakeVerifier())
+    app = FastAPI()
+    okta.install(app)
+
+    @app.get("/orders")
+    async def list_orders(
+        token: Annotated[AccessToken, Security(okta, scopes=["orders:read"])],
+    ) -> str:
+        return "ok"
+
+    @app.post("/orders")
+    async def create_order(token: Annotated[AccessToken, okta.require("orders:write")]) -> str:
+        return "ok"
+
+    schema = TestClient(app).get("/openapi.json").json()
+    offered = schema["components"]["securitySchemes"]["okta"]["flows"]["clientCredentials"]
+    assert offered["scopes"] == {"orders:read": "", "orders:write": ""}
+
+
+def test_missing_credentials_body_has_no_error_code() -> None:
+    response = TestClient(make_app()).get("/orders")
+    assert response.status_code == 401
+    assert "error=" not in response.headers["www-authenticate"]
+    assert set(response.json()) == {"error_description"}

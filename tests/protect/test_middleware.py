@@ -102,7 +102,8 @@ def test_no_credentials_is_401_without_error_code(client: TestClient) -> None:
     assert response.headers["www-authenticate"] == (
         f'Bearer realm="api://orders", resource_metadata="{META}"'
     )
-    assert response.json()["error"] == "missing_token"
+    # RFC 6750 §3.1: no error code, neither in the challenge nor in the body
+    assert "error" not in response.json()
     assert "Authorization" in response.json()["error_description"]
     assert response.headers["content-type"] == "application/json"
 

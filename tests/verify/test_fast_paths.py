@@ -269,19 +269,22 @@ async def test_verify_cached_is_only_taken_from_the_verifier_class() -> None:
     assert fake.calls == 2
 
 
-def test_credentials_for_builds_a_fresh_plain_auth_credentials_per_request() -> None:
+def test_request_auth_is_built_once_per_token_and_cannot_be_changed() -> None:
     from starlette.authentication import AuthCredentials
 
-    from okta_guard.protect.bearer import credentials_for
+    from okta_guard.protect.authenticate import credentials_for
 
-    access = verifier().verify(token(claims(scp=["orders:read", "orders:write"])))
+    access = verifier().verify(token(claims(scp=["orders:write", "orders:read"])))
     first, second = credentials_for(access), credentials_for(access)
-    assert type(first) is AuthCredentials
-    assert sorted(first.scopes) == ["orders:read", "orders:write"]
-    assert vars(first) == vars(AuthCredentials(sorted(access.scopes))) | {"scopes": first.scopes}
-    first.scopes.append("mutated")  # one request's credentials never leak into another's
-    assert "mutated" not in second.scopes
-    assert "mutated" not in credentials_for(access).scopes
+    assert isinstance(first, AuthCredentials)
+    assert first is second  # one object per verified token, not per request
+    assert first.scopes == ("orders:read", "orders:write")
+    with pytest.raises(AttributeError):
+        first.scopes = ["mutated"]  # type: ignore[misc]
+    with pytest.raises(AttributeError):
+        first.scopes.append("mutated")  # type: ignore[attr-defined]
+    other = verifier().verify(token(claims(scp=["orders:read"])))
+    assert credentials_for(other) is not first
 
 
 # -- the parser decodes payload and signature while checking their alphabet --------------

@@ -244,11 +244,68 @@ def test_cache_hit_respects_nbf_after_clock_goes_back() -> None:
     assert info.value.reason == "not_yet_valid"
 
 
+def _no_key(kid: str, now: float) -> None:
+    return None
+
+
 def test_token_cache_unit() -> None:
     cache = VerifiedTokenCache(2)
-    assert cache.get("x", NOW, 0, lambda kid, now: None) is None
+    assert cache.get(b"x" * 40, NOW, 0, _no_key, _no_key) is None
     assert cache.purge_kids(frozenset({"k"})) == 0
     assert len(VerifiedTokenCache(0)) == 0
+
+
+def _verdict(raw: bytes, key: Any) -> Any:
+    from okta_guard.verify.verdict_cache import CachedVerdict
+
+    access = verifier().verify(token())
+    return CachedVerdict(raw.decode(), raw, access, NOW + 3600, float("-inf"), "k", key)
+
+
+def test_token_cache_compares_the_whole_token_not_only_its_slot() -> None:
+    from okta_guard.verify.verdict_cache import KEY_BYTES
+
+    key = object()
+    cache = VerifiedTokenCache(8)
+    good = b"A" * 300 + b"same-tail-16byte"
+    forged = b"B" * 300 + b"same-tail-16byte"  # same last KEY_BYTES bytes, other token
+    assert good[-KEY_BYTES:] == forged[-KEY_BYTES:]
+    cache.put(_verdict(good, key))
+    fresh = lambda kid, now: key  # noqa: E731
+    assert cache.get(good, NOW, 0, fresh, fresh) is not None
+    assert cache.get(good.decode(), NOW, 0, fresh, fresh) is not None  # both forms hit
+    assert cache.get(forged, NOW, 0, fresh, fresh) is None
+    assert cache.get(forged.decode(), NOW, 0, fresh, fresh) is None
+    assert cache.find(forged) is None
+    cache.discard(forged)  # another token sharing the slot is not dropped
+    assert cache.get(good, NOW, 0, fresh, fresh) is not None
+    cache.discard(good)
+    assert len(cache) == 0
+
+
+def test_token_cache_evicts_the_oldest_unless_it_was_hit() -> None:
+    key = object()
+    fresh = lambda kid, now: key  # noqa: E731
+    cache = VerifiedTokenCache(2)
+    first, second, third = (bytes([65 + i]) * 64 for i in range(3))
+    cache.put(_verdict(first, key))
+    cache.put(_verdict(second, key))
+    assert cache.get(first, NOW, 0, fresh, fresh) is not None  # first gets a second chance
+    cache.put(_verdict(third, key))
+    assert len(cache) == 2
+    assert cache.find(first) is not None and cache.find(second) is None
+    assert cache.find(second.decode()) is None and cache.find(third.decode()) is not None
+
+
+def test_token_cache_a_token_sharing_a_tail_replaces_the_older_one_whole() -> None:
+    key = object()
+    cache = VerifiedTokenCache(4)
+    older, newer = b"A" * 64 + b"same-tail-16byte", b"B" * 64 + b"same-tail-16byte"
+    cache.put(_verdict(older, key))
+    cache.put(_verdict(newer, key))
+    assert len(cache) == 1
+    assert cache.find(older) is None and cache.find(older.decode()) is None
+    assert cache.find(newer) is not None and cache.find(newer.decode()) is not None
 
 
 def test_only_accepted_tokens_are_cached() -> None:
@@ -391,17 +448,22 @@ def test_token_cache_survives_concurrent_hits_and_purges() -> None:
     cache = VerifiedTokenCache(500)
     at = verifier().verify(token())
     keys = {f"k{i % 5}": KeyEntry(f"k{i % 5}", "n", "e", None, None) for i in range(5)}  # type: ignore[arg-type]
-    for i in range(500):
+    raws = [f"token-{i:04d}".encode() * 3 for i in range(500)]  # distinct last 16 bytes
+    for i, raw in enumerate(raws):
         kid = f"k{i % 5}"
-        cache.put(f"t{i}", CachedVerdict(at, NOW + 3600, float("-inf"), kid, keys[kid]))
+        cache.put(CachedVerdict(raw.decode(), raw, at, NOW + 3600, float("-inf"), kid, keys[kid]))
+    assert len(cache) == 500
     stop = threading.Event()
     errors: list[BaseException] = []
+
+    def lookup(kid: str, now: float) -> Any:
+        return keys.get(kid)
 
     def hits() -> None:
         try:
             while not stop.is_set():
-                for i in range(500):
-                    cache.get(f"t{i}", NOW, 60, lambda kid, now: keys.get(kid))
+                for raw in raws:
+                    cache.get(raw, NOW, 60, lookup, lookup)
         except BaseException as exc:  # pragma: no cover - reported below
             errors.append(exc)
 

@@ -6,6 +6,14 @@ created with mode 0700 and the file is written atomically (temporary file, fsync
 rename) with mode 0600.  A secret is stored either as given or as an ``env:VAR``
 reference resolved when the credential is used; it is masked in every ``repr``
 and listing.
+
+Like ssh's ``StrictModes``, the store *refuses* (never just warns about) a file it
+cannot trust, on POSIX systems: a credentials file that other users may read or
+write (any group/other permission bit), a file or a folder owned by another user,
+a folder that other users may write to, a file that is not a regular file, and a
+symbolic link whose target belongs to another user.  A symbolic link to a file of
+one's own (a dotfiles manager) is followed; the checks apply to the opened file
+itself, so a link swapped in between the check and the read cannot slip through.
 """
 
 from __future__ import annotations
@@ -14,6 +22,7 @@ import contextlib
 import json
 import os
 import re
+import stat
 import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
@@ -26,6 +35,7 @@ from okta_guard.errors import ConfigurationError
 __all__ = ["Credential", "CredentialStore", "config_dir", "mask_secret", "resolve_secret"]
 
 FILE_NAME = "credentials.json"
+MAX_FILE_SIZE = 1 << 20
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _ENV_REF = ENV_REFERENCE
 
@@ -161,16 +171,25 @@ class CredentialStore:
 
     def _load(self) -> dict[str, Any]:
         try:
-            text = self.path.read_text(encoding="utf-8")
+            raw = _read_private_file(self.path)
         except FileNotFoundError:
             return {}
         except OSError as exc:
             raise ConfigurationError(
                 f"Cannot read {self.path}: {exc.strerror or type(exc).__name__}."
             ) from None
+        if len(raw) > MAX_FILE_SIZE:
+            raise ConfigurationError(f"{self.path} is larger than {MAX_FILE_SIZE} bytes.")
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ConfigurationError(
+                f"{self.path} is not UTF-8 text; fix or remove it (it is JSON written by "
+                "'okta-guard credentials add')."
+            ) from None
         try:
             data = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise ConfigurationError(f"{self.path} is not valid JSON; fix or remove it.") from None
         creds = data.get("credentials") if isinstance(data, dict) else None
         if not isinstance(creds, dict):
@@ -186,10 +205,11 @@ class CredentialStore:
 
     def get(self, name: str) -> Credential:
         """The credential called ``name``; a :class:`ConfigurationError` if there is none."""
-        data = self._load().get(name)
+        creds = self._load()
+        data = creds.get(name)
         if data is None:
             raise ConfigurationError(
-                f"No credential named {name!r} in {self.path}; "
+                f"No credential named {name!r} in {self.path}{_did_you_mean(name, creds)}; "
                 "add it with 'okta-guard credentials add'."
             )
         return Credential.from_json(name, data)
@@ -209,12 +229,15 @@ class CredentialStore:
         """Delete the credential called ``name``."""
         creds = self._load()
         if name not in creds:
-            raise ConfigurationError(f"No credential named {name!r} in {self.path}.")
+            raise ConfigurationError(
+                f"No credential named {name!r} in {self.path}{_did_you_mean(name, creds)}."
+            )
         del creds[name]
         self._write(creds)
 
     def _write(self, creds: Mapping[str, Any]) -> None:
         self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        _check_directory(self.directory)
         payload = json.dumps({"version": 1, "credentials": creds}, indent=2, sort_keys=True)
         fd, tmp = tempfile.mkstemp(prefix=".credentials-", suffix=".tmp", dir=self.directory)
         try:
@@ -228,3 +251,72 @@ class CredentialStore:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
             raise
+
+
+def _did_you_mean(name: str, creds: Mapping[str, Any]) -> str:
+    """``; did you mean 'orders'?`` (close names), else the stored names, else nothing."""
+    import difflib
+
+    if not creds:
+        return " (no credentials are stored)"
+    close = difflib.get_close_matches(name, list(creds), n=3, cutoff=0.6)
+    if close:
+        return "; did you mean " + " or ".join(repr(c) for c in close) + "?"
+    return "; stored: " + ", ".join(repr(c) for c in sorted(creds))
+
+
+def _posix() -> bool:
+    return os.name == "posix" and hasattr(os, "geteuid")
+
+
+def _check_directory(directory: Path) -> None:
+    """Refuse a folder owned by another user or writable by other users."""
+    if not _posix():
+        return
+    info = os.stat(directory)
+    if info.st_uid != os.geteuid():
+        raise ConfigurationError(
+            f"The credentials folder {directory} belongs to another user (uid {info.st_uid}); "
+            "okta-guard does not use credentials others control. Use your own folder "
+            "(OKTA_GUARD_CONFIG_DIR)."
+        )
+    if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        raise ConfigurationError(
+            f"The credentials folder {directory} is writable by other users (mode "
+            f"{stat.S_IMODE(info.st_mode):04o}), so they could replace the credentials; "
+            f"refusing to use it. Fix: chmod 700 {directory}"
+        )
+
+
+def _read_private_file(path: Path) -> bytes:
+    """Read the credentials file after checking it is safe to trust (see the module doc)."""
+    if not _posix():
+        return path.read_bytes()[: MAX_FILE_SIZE + 1]
+    link = os.lstat(path)  # FileNotFoundError: nothing stored yet
+    target = Path(os.path.realpath(path)) if stat.S_ISLNK(link.st_mode) else path
+    _check_directory(path.parent)
+    if target.parent != path.parent:
+        _check_directory(target.parent)
+    # O_NOFOLLOW: the checks below are made on what was opened, never on a link
+    fd = os.open(target, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+    try:
+        info = os.fstat(fd)
+        what = f"{path} (a symbolic link to {target})" if target != path else str(path)
+        if not stat.S_ISREG(info.st_mode):
+            raise ConfigurationError(f"The credentials file {what} is not a regular file.")
+        if info.st_uid != os.geteuid():
+            raise ConfigurationError(
+                f"The credentials file {what} belongs to another user (uid {info.st_uid}); "
+                "okta-guard never reads credentials from another user's file. Remove it and "
+                "add your credentials again."
+            )
+        if info.st_mode & 0o077:
+            raise ConfigurationError(
+                f"The credentials file {what} is accessible by other users (mode "
+                f"{stat.S_IMODE(info.st_mode):04o}); it may hold client secrets, so it is "
+                f"refused. Fix: chmod 600 {target}"
+            )
+        with os.fdopen(os.dup(fd), "rb") as handle:
+            return handle.read(MAX_FILE_SIZE + 1)
+    finally:
+        os.close(fd)

@@ -109,7 +109,11 @@ def read_secret(
         )
     import getpass
 
-    value = getpass.getpass(prompt)
+    try:
+        value = getpass.getpass(prompt)
+    except EOFError:  # Ctrl-D at the prompt
+        print(file=sys.stderr)
+        raise ConfigurationError("No client secret entered (end of input).") from None
     if not value:
         raise ConfigurationError("No client secret entered.")
     return value

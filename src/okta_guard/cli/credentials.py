@@ -46,9 +46,16 @@ def register(subparsers: Any) -> None:
         "--scope",
         action="append",
         default=None,
-        help="custom scope to request (repeat, or space-separate)",
+        metavar="SCOPE",
+        help="custom scope to request (required; repeat, or space-separate), e.g. orders:read",
     )
-    add.add_argument("--auth-method", choices=AUTH_METHOD_CHOICES, default=None)
+    add.add_argument(
+        "--auth-method",
+        choices=AUTH_METHOD_CHOICES,
+        default=None,
+        help="how the client authenticates to Okta (default: client_secret_basic, or "
+        "private_key_jwt with --private-key-file); must match the app's 'Client authentication'",
+    )
     secret = add.add_mutually_exclusive_group()
     secret.add_argument(
         "--secret-stdin", action="store_true", help="read the secret from standard input"
@@ -57,7 +64,9 @@ def register(subparsers: Any) -> None:
     secret.add_argument(
         "--private-key-file", metavar="PATH", help="private key (PEM/JWK) for private_key_jwt"
     )
-    add.add_argument("--key-id", help="kid of the private key, as registered on the app")
+    add.add_argument(
+        "--key-id", metavar="KID", help="kid of the private key, as registered on the app"
+    )
     add.add_argument("--replace", action="store_true", help="overwrite an existing credential")
     add.set_defaults(func=_add)
 
@@ -66,12 +75,12 @@ def register(subparsers: Any) -> None:
     lst.set_defaults(func=_list)
 
     show = sub.add_parser("show", help="show one credential (secret masked)")
-    show.add_argument("name")
+    show.add_argument("name", metavar="NAME", help="the credential's name (see 'list')")
     show.add_argument("--json", action="store_true", help="machine-readable output")
     show.set_defaults(func=_show)
 
     remove = sub.add_parser("remove", help="delete a stored credential")
-    remove.add_argument("name")
+    remove.add_argument("name", metavar="NAME", help="the credential's name (see 'list')")
     remove.set_defaults(func=_remove)
 
 
@@ -92,8 +101,12 @@ def _add(args: argparse.Namespace) -> int:
     store.check_name(args.name)
     issuer = issuer_from_args(args)
     scopes = split_scopes(args.scope)
-    if scopes:
-        normalize_scopes(scopes)
+    if not scopes:
+        raise ConfigurationError(
+            "credentials add needs the scopes to request: add --scope SCOPE (a custom scope "
+            "of the authorization server, e.g. --scope orders:read; repeat for more)."
+        )
+    normalize_scopes(scopes)
     check_client_id(args.client_id)
     method = args.auth_method or (
         "private_key_jwt" if args.private_key_file else "client_secret_basic"

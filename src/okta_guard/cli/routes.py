@@ -15,7 +15,7 @@ import os
 import sys
 from typing import Any
 
-__all__ = ["register"]
+__all__ = ["load_app", "register"]
 
 
 def register(subparsers: Any) -> None:
@@ -47,7 +47,8 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(func=run)
 
 
-def _load(target: str, factory: bool) -> Any:
+def load_app(target: str, factory: bool = False) -> Any:
+    """Import ``MODULE:APP`` (with ``factory``: call it) from the current directory."""
     from okta_guard.errors import ConfigurationError
 
     module_name, _, attr = target.partition(":")
@@ -55,23 +56,33 @@ def _load(target: str, factory: bool) -> Any:
         raise ConfigurationError(f"{target!r} is not MODULE:APP (e.g. myservice.main:app).")
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
+    missing = object()
     try:
-        obj: Any = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise ConfigurationError(f"Cannot import {module_name!r}: {exc}.") from None
-    for part in attr.split("."):
         try:
-            obj = getattr(obj, part)
-        except AttributeError:
-            raise ConfigurationError(f"{module_name!r} has no attribute {attr!r}.") from None
-    return obj() if factory else obj
+            obj: Any = importlib.import_module(module_name)
+        except ImportError as exc:
+            raise ImportError(f"Cannot import {module_name!r}: {exc}.") from None
+        for part in attr.split("."):
+            obj = getattr(obj, part, missing)
+            if obj is missing:
+                break
+        else:
+            return obj() if factory else obj
+    except ImportError as exc:
+        raise ConfigurationError(str(exc)) from None
+    except ConfigurationError as exc:  # e.g. the module builds its app from OKTA_* settings
+        raise ConfigurationError(
+            f"Building {target} needs its configuration, which is missing or wrong: "
+            f"{exc.description}"
+        ) from None
+    raise ConfigurationError(f"{module_name!r} has no attribute {attr!r}.")
 
 
 def run(args: argparse.Namespace) -> int:
     """Print the audit of the target app; 1 if unprotected routes exist."""
     from okta_guard.protect.audit import audit_routes, format_table
 
-    app = _load(args.target, args.factory)
+    app = load_app(args.target, args.factory)
     infos = audit_routes(app, public_paths=args.public)
     if args.json:
         print(json.dumps([info.as_dict() for info in infos], indent=2))

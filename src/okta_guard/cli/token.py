@@ -1,8 +1,9 @@
 """``okta-guard token``: get a client-credentials service token and print it.
 
 From a stored credential (``--credential NAME``) or from flags and ``OKTA_*``
-environment variables.  Prints the token table by default, ``--json`` for
-machine output, ``--raw`` for just the token::
+environment variables.  Prints the token table by default (the token abbreviated
+so that the table fits the terminal), ``--json`` for machine output, ``--raw``
+for just the token::
 
     curl -H "Authorization: Bearer $(okta-guard token --credential orders --raw)" ...
 """
@@ -43,7 +44,11 @@ def register(subparsers: Any) -> None:
     out = parser.add_mutually_exclusive_group()
     out.add_argument("--json", action="store_true", help="print JSON")
     out.add_argument("--raw", action="store_true", help="print only the access token")
-    out.add_argument("--short", action="store_true", help="abbreviate the token in the table")
+    out.add_argument(
+        "--short",
+        action="store_true",
+        help="abbreviate the token in the table (the default; kept for scripts)",
+    )
     parser.set_defaults(func=_run)
 
 
@@ -51,19 +56,40 @@ def add_client_arguments(parser: argparse.ArgumentParser) -> None:
     """The flags that describe a client: credential, issuer, id, scopes, secret, key, DPoP."""
     parser.add_argument("--credential", "-c", metavar="NAME", help="a stored credential")
     add_issuer_arguments(parser)
-    parser.add_argument("--client-id", help="client id (default: OKTA_CLIENT_ID)")
     parser.add_argument(
-        "--scope", action="append", default=None, help="scope to request (repeatable)"
+        "--client-id", metavar="CLIENT_ID", help="client id (default: OKTA_CLIENT_ID)"
     )
-    parser.add_argument("--auth-method", choices=AUTH_METHOD_CHOICES, default=None)
+    parser.add_argument(
+        "--scope",
+        action="append",
+        default=None,
+        metavar="SCOPE",
+        help="scope to request (repeat, or space-separate; default: the credential's, or "
+        "OKTA_SCOPES)",
+    )
+    parser.add_argument(
+        "--auth-method",
+        choices=AUTH_METHOD_CHOICES,
+        default=None,
+        help="how the client authenticates to Okta (default: client_secret_basic, or "
+        "private_key_jwt with --private-key-file); must match the app's 'Client authentication'",
+    )
     secret = parser.add_mutually_exclusive_group()
     secret.add_argument(
         "--secret-stdin", action="store_true", help="read the secret from standard input"
     )
     secret.add_argument("--secret", metavar="env:VAR", help="read the secret from an env var")
-    parser.add_argument("--private-key-file", metavar="PATH", help="key for private_key_jwt")
-    parser.add_argument("--key-id", help="kid of the private key")
-    parser.add_argument("--timeout", type=float, default=10.0, help="seconds (default 10)")
+    parser.add_argument(
+        "--private-key-file", metavar="PATH", help="private key (PEM/JWK) for private_key_jwt"
+    )
+    parser.add_argument("--key-id", metavar="KID", help="kid of the private key")
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="per-request timeout in seconds (default 10)",
+    )
     add_dpop_arguments(parser)
 
 
@@ -124,6 +150,12 @@ def build_client(
         kwargs["key_id"] = args.key_id
     if not kwargs.get("client_id"):
         raise ConfigurationError("No client id: pass --client-id or set OKTA_CLIENT_ID.")
+    if not kwargs.get("scopes") and args.credential:
+        raise ConfigurationError(
+            f"The stored credential {args.credential!r} has no scopes: pass --scope SCOPE, or "
+            f"store them with 'okta-guard credentials add {args.credential} --replace ... "
+            "--scope SCOPE'."
+        )
     if not kwargs.get("scopes"):
         raise ConfigurationError(
             "No scopes: pass --scope (a custom scope such as orders:read) or set OKTA_SCOPES."
@@ -148,7 +180,7 @@ def _run(args: argparse.Namespace) -> int:
     import sys
     import time
 
-    from okta_guard.cli._output import render_token_table, token_json
+    from okta_guard.cli._output import fit_token_table, token_json
 
     with build_client(args) as client:
         token = client.get_token()
@@ -158,7 +190,9 @@ def _run(args: argparse.Namespace) -> int:
         print(token.access_token)
     elif args.json:
         print(json.dumps(token_json(token, now), indent=2))
-    else:
-        width = shutil.get_terminal_size().columns if sys.stdout.isatty() else None
-        print(render_token_table([(None, token)], now=now, short=args.short, max_width=width))
+    else:  # the table fits the terminal ($COLUMNS, else 80); the full token: --raw / --json
+        width = shutil.get_terminal_size((80, 24)).columns
+        print(fit_token_table([(None, token)], now=now, width=width)[0])
+        if sys.stdout.isatty():
+            print("(token abbreviated; --raw or --json print it in full)", file=sys.stderr)
     return 0

@@ -26,6 +26,9 @@ UNVERIFIED_BANNER = (
     "Do not trust these values; use 'okta-guard verify' for that."
 )
 _TIME_CLAIMS = ("exp", "iat", "nbf", "auth_time")
+#: Deeper header/claims are refused by decode (and not shown by verify): printing them
+#: would exhaust the recursion limit, and no real token nests like that.
+MAX_DEPTH = 64
 
 
 def register(subparsers: Any) -> None:
@@ -45,9 +48,16 @@ def register(subparsers: Any) -> None:
         action="append",
         default=None,
         dest="client_ids",
-        help="accept only tokens of this client id (repeatable)",
+        metavar="CLIENT_ID",
+        help="accept only tokens of this client id (repeatable; default: any client)",
     )
-    verify.add_argument("--leeway", type=float, default=None, help="clock skew allowance (s)")
+    verify.add_argument(
+        "--leeway",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="clock skew allowance in seconds (default: 60)",
+    )
     verify.add_argument("--json", action="store_true", help="machine-readable output")
     verify.set_defaults(func=_verify)
 
@@ -69,9 +79,29 @@ def _b64_json(segment: str, what: str) -> dict[str, Any]:
         value = json.loads(raw)
     except (binascii.Error, ValueError):
         raise InvalidTokenError(f"The token's {what} is not base64url-encoded JSON.") from None
+    except RecursionError:
+        raise InvalidTokenError(f"The token's {what} is nested too deeply to show.") from None
     if not isinstance(value, dict):
         raise InvalidTokenError(f"The token's {what} is not a JSON object.")
+    if _too_deep(value, MAX_DEPTH):
+        raise InvalidTokenError(
+            f"The token's {what} is nested more than {MAX_DEPTH} levels deep; not shown."
+        )
     return value
+
+
+def _too_deep(value: Any, limit: int) -> bool:
+    """Whether ``value`` nests lists/objects deeper than ``limit`` (iterative, no recursion)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return True
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item)
+    return False
 
 
 def decode_unverified(token: str) -> tuple[dict[str, Any], dict[str, Any]]:

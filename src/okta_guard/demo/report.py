@@ -1,9 +1,9 @@
 """Text output of ``okta-guard demo``: tables that fit in 80 columns.
 
 Pure formatting, no I/O: the calls table (status and ``WWW-Authenticate``
-answer of each request), the service-token table (the CLI's own
-:func:`~okta_guard.cli._output.render_token_table`, with tokens shortened until
-it fits) and the key cache counters (:class:`~okta_guard.verify.stats.VerifierStats`).
+answer of each request), the service-token table (the same table as
+``okta-guard token``, from :mod:`okta_guard._terminal`, with tokens shortened
+until it fits) and the key cache counters (:class:`~okta_guard.verify.stats.VerifierStats`).
 """
 
 from __future__ import annotations
@@ -11,10 +11,11 @@ from __future__ import annotations
 import re
 import textwrap
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TextIO
 
-from okta_guard.cli._output import abbreviate, render_table, render_token_table
+from okta_guard._terminal import fit_token_table as _fit_token_table
+from okta_guard._terminal import indent, render_table
 from okta_guard.models import ServiceToken
 from okta_guard.verify.stats import VerifierStats
 
@@ -126,11 +127,6 @@ def wrap(text: str, width: int, *, subsequent: str = "") -> list[str]:
     ) or [""]
 
 
-def indent(text: str, prefix: str = "  ") -> str:
-    """Prefix every non-empty line of ``text``."""
-    return textwrap.indent(text, prefix)
-
-
 def render_calls(calls: Sequence[tuple[int, Call]], *, width: int = WIDTH) -> str:
     """The calls table: number, request, credentials, status, ``WWW-Authenticate``.
 
@@ -170,36 +166,15 @@ def fit_token_table(
     width: int = WIDTH,
     prefix: str = "  ",
 ) -> tuple[str, bool]:
-    """The CLI's token table, tokens shortened until it fits in ``width`` columns.
+    """The token table of ``okta-guard token``, tokens shortened until it fits in ``width``.
 
-    Tries, in order: with a first column naming each token, indented by
-    ``prefix``; the same without the indent; without the names (exactly the
-    table of ``okta-guard token --short``), indented, then not; and finally the
-    CLI's expanded layout.  Returns the text and whether the names are shown.
+    Tries, in order: with a first column naming each app, indented by ``prefix``;
+    the same without the indent; without the names, indented, then not; and
+    finally the expanded layout.  Returns the text and whether the names are shown.
     """
-    for named in (True, False):
-        for lead in (prefix, ""):
-            for head, tail in ((16, 8), (12, 6), (10, 5), (8, 4), (4, 4)):
-                short = [
-                    (
-                        name if named else None,
-                        replace(token, access_token=abbreviate(token.access_token, head, tail)),
-                    )
-                    for name, token in tokens
-                ]
-                table = render_token_table(short, now=now, label="app")
-                if max(len(line) for line in table.splitlines()) <= width - len(lead):
-                    return indent(table, lead), named
-    expanded = render_token_table(
-        [
-            (name, replace(token, access_token=abbreviate(token.access_token, 8, 4)))
-            for name, token in tokens
-        ],
-        now=now,
-        label="app",
-        max_width=width - len(prefix),
+    return _fit_token_table(
+        list(tokens), now=now, width=width, prefix=prefix, label="app", drop_names=True
     )
-    return indent(expanded, prefix), True
 
 
 _STAT_ROWS = (

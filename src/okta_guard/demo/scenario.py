@@ -55,7 +55,12 @@ NEXT_STEPS = (
         "README.md",
         "Quickstart, Protect an API, Get service tokens, Test with the mock "
         "issuer, Configuration, Errors, Caching and key rotation, Security, "
-        "Benchmarks",
+        "Troubleshooting, Benchmarks",
+    ),
+    (
+        "CLI",
+        "okta-guard doctor checks your own Okta configuration step by step "
+        "(issuer, keys, clock, token, audience, routes) and names each fix",
     ),
     (
         "examples/",

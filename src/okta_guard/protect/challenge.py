@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 __all__ = [
     "MissingCredentialsError",
     "challenge",
+    "default_realm",
     "error_body",
     "error_headers",
     "send_error",
@@ -48,8 +49,9 @@ WS_TRY_AGAIN_LATER = 1013
 class MissingCredentialsError(InvalidTokenError):
     """401 without an error code: the request carries no bearer access token at all.
 
-    RFC 6750 §3.1 says such a challenge must not include an ``error`` attribute;
-    the JSON body uses ``"error": "missing_token"``.
+    RFC 6750 §3.1: a challenge to a request without any authentication information
+    should carry no error code, so neither the ``WWW-Authenticate`` header nor the JSON
+    body (``{"error_description": ...}`` only) has one.
     """
 
     default_description = (
@@ -58,6 +60,14 @@ class MissingCredentialsError(InvalidTokenError):
 
     def __init__(self, description: str | None = None, *, reason: str | None = None) -> None:
         super().__init__(description, reason=reason or "missing_token")
+
+
+def default_realm(verifier: object) -> str:
+    """The realm used when none is configured: the verifier's (first) audience, or "api"."""
+    audience = getattr(verifier, "audience", None)
+    if isinstance(audience, (tuple, list)) and audience:
+        audience = audience[0]
+    return audience if isinstance(audience, str) and audience else "api"
 
 
 def quote(value: str) -> str:
@@ -117,11 +127,15 @@ def challenge(
 
 
 def error_body(exc: OktaGuardError) -> bytes:
-    """The small JSON body: ``{"error": ..., "error_description": ...}``."""
-    code = "missing_token" if isinstance(exc, MissingCredentialsError) else exc.error
-    return json.dumps(
-        {"error": code, "error_description": exc.description}, separators=(",", ":")
-    ).encode()
+    """The small JSON body: ``{"error": ..., "error_description": ...}``.
+
+    Without credentials there is no error code, as in the challenge (RFC 6750 §3.1):
+    ``{"error_description": ...}`` only.
+    """
+    body = {"error_description": exc.description}
+    if not isinstance(exc, MissingCredentialsError):
+        body = {"error": exc.error, **body}
+    return json.dumps(body, separators=(",", ":")).encode()
 
 
 def error_headers(

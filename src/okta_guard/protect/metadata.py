@@ -23,6 +23,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from okta_guard.errors import ConfigurationError
+from okta_guard.protect.routes import required_scopes
 
 __all__ = ["WELL_KNOWN_PATH", "ProtectedResourceMetadata", "metadata_route"]
 
@@ -58,7 +59,7 @@ class ProtectedResourceMetadata:
         resource: the resource identifier (an absolute https URL); default: the
             request's origin.
         scopes_supported: the scopes to advertise; default: every scope required
-            by the app's routes, found with :func:`okta_guard.protect.audit.audit_routes`.
+            by the app's routes, found with :func:`okta_guard.protect.routes.required_scopes`.
         extra: more metadata fields (``resource_name``, ``resource_documentation``...).
         dpop_algorithms: the DPoP proof algorithms accepted (``None``: no DPoP); shown as
             ``dpop_signing_alg_values_supported``.
@@ -122,14 +123,7 @@ class ProtectedResourceMetadata:
             return []
         cached = self._scopes_cache.get(id(app))
         if cached is None:
-            from okta_guard.protect.audit import audit_routes
-
-            found: dict[str, None] = {}
-            for info in audit_routes(app):
-                found.update(dict.fromkeys(info.scopes))
-                found.update(dict.fromkeys(info.any_of))
-            cached = sorted(found)
-            self._scopes_cache[id(app)] = cached
+            cached = self._scopes_cache[id(app)] = required_scopes(app)
         return cached
 
     def document(self, scope: Scope, app: ASGIApp | None = None) -> dict[str, Any]:

@@ -4,9 +4,9 @@ For every ``http`` and ``websocket`` request it reads the token from
 ``Authorization: Bearer <token>`` only, verifies it with a verifier (normally a
 :class:`~okta_guard.TokenVerifier`) and records the :class:`~okta_guard.AccessToken`
 as ``scope["user"]`` (``request.user``), ``scope["auth"]`` (``request.auth``, a
-Starlette ``AuthCredentials`` holding the scopes) and ``scope["state"]["access_token"]``.
-Everything else gets an RFC 6750 §3 answer (see ``docs/middleware.md``).  On
-``lifespan`` startup it prewarms the verifier's key cache.
+read-only Starlette ``AuthCredentials`` holding the scopes) and
+``scope["state"]["access_token"]``.  Everything else gets an RFC 6750 §3 answer (see
+``docs/middleware.md``).  On ``lifespan`` startup it prewarms the verifier's key cache.
 """
 
 from __future__ import annotations
@@ -19,21 +19,22 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from okta_guard.errors import ConfigurationError, OktaGuardError
 from okta_guard.models import AccessToken
-from okta_guard.protect.bearer import (
+from okta_guard.protect.authenticate import (
     MIDDLEWARE_KEY,
     VERIFIER_KEY,
-    Verifier,
-    bearer_token,
-    credentials_for,
-    default_realm,
-    form_has_access_token,
-    query_has_access_token,
-    scan_headers,
+    request_credentials,
     set_anonymous,
     set_authenticated,
+)
+from okta_guard.protect.bearer import (
+    form_has_access_token,
+    query_has_access_token,
+    read_form_prefix,
+    replay,
+    scan_headers,
     token_in_url_error,
 )
-from okta_guard.protect.challenge import MissingCredentialsError, send_error
+from okta_guard.protect.challenge import MissingCredentialsError, default_realm, send_error
 from okta_guard.protect.dpop import (
     authenticate_dpop,
     dpop_challenge,
@@ -42,62 +43,14 @@ from okta_guard.protect.dpop import (
 )
 from okta_guard.protect.introspect import issuers_of
 from okta_guard.protect.metadata import ProtectedResourceMetadata
+from okta_guard.protect.paths import PathMatcher, route_path
+from okta_guard.protect.protocol import Verifier
 
 __all__ = ["OktaGuardMiddleware", "PathMatcher", "Verifier"]
 
 logger = logging.getLogger("okta_guard.protect.middleware")
 
-_FORM_TYPE = b"application/x-www-form-urlencoded"
 _DPOP_ONLY = "Authentication required: send 'Authorization: DPoP <token>' with a DPoP proof."
-#: Largest URL-encoded form body buffered to look for a smuggled ``access_token``.
-MAX_FORM_SCAN = 1 << 20
-
-
-class PathMatcher:
-    """Match request paths against ``exclude_paths`` patterns.
-
-    * ``"/health"``: exactly this path;
-    * ``"/docs*"``: any path starting with ``/docs`` (``/docs``, ``/docs/x``, ``/docsx``);
-    * ``"/public/"``: ``/public`` itself and everything below ``/public/``.
-
-    Paths are matched inside the app (after ``root_path``), case-sensitively.
-    """
-
-    def __init__(self, patterns: Iterable[str]) -> None:
-        exact: set[str] = set()
-        prefixes: list[str] = []
-        for pattern in patterns:
-            if not isinstance(pattern, str) or not pattern.startswith("/"):
-                raise ConfigurationError(
-                    f"exclude_paths entry {pattern!r} must be a path starting with '/'."
-                )
-            if pattern.endswith("*"):
-                prefixes.append(pattern[:-1])
-            elif pattern.endswith("/") and pattern != "/":
-                prefixes.append(pattern)
-                exact.add(pattern[:-1])
-            else:
-                exact.add(pattern)
-        self.patterns = tuple(patterns)
-        self.exact = frozenset(exact)
-        self.prefixes = tuple(prefixes)
-
-    def __call__(self, path: str) -> bool:
-        """Tell whether ``path`` is excluded."""
-        return path in self.exact or (bool(self.prefixes) and path.startswith(self.prefixes))
-
-
-def route_path(scope: Scope) -> str:
-    """The request path inside the app (``root_path`` removed, as Starlette routes it)."""
-    path: str = scope["path"]
-    root_path: str = scope.get("root_path", "")
-    if root_path and path.startswith(root_path):
-        rest = path[len(root_path) :]
-        if not rest:
-            return "/"
-        if rest[0] == "/":
-            return rest
-    return path
 
 
 class OktaGuardMiddleware:
@@ -106,8 +59,11 @@ class OktaGuardMiddleware:
     Args:
         app: the ASGI app to protect.
         verifier: a :class:`~okta_guard.TokenVerifier` (or anything with
-            ``verify_async``, ``prewarm_async`` and ``issuer``).
-        exclude_paths: paths left unprotected (see :class:`PathMatcher` for the syntax).
+            ``verify_async``, ``prewarm_async`` and ``issuer``: the
+            :class:`~okta_guard.protect.protocol.Verifier` protocol).
+        exclude_paths: paths left unprotected (see :mod:`okta_guard.protect.paths`
+            for the syntax and the plain-path rule); their requests get Starlette's
+            ``UnauthenticatedUser`` and empty ``AuthCredentials``.
         allow_anonymous: let requests without credentials through as
             ``UnauthenticatedUser`` and leave the decision to the routes (e.g.
             :func:`~okta_guard.require_scopes`); bad credentials are still refused.
@@ -120,7 +76,7 @@ class OktaGuardMiddleware:
         strict_startup: fail the ASGI startup if the key cache cannot be prewarmed.
         prewarm: prewarm the key cache at startup at all.
         check_form_body: also refuse ``access_token`` in URL-encoded form bodies
-            (buffers such bodies up to 1 MiB, then replays them to the app).
+            (reads such bodies up to 1 MiB, then replays them to the app).
         websocket_http_denial: refuse websocket handshakes with the full HTTP
             answer (401/403 + ``WWW-Authenticate``) when the server supports the
             ASGI ``websocket.http.response`` extension, instead of closing (1008/1013).
@@ -149,8 +105,7 @@ class OktaGuardMiddleware:
         self.app = app
         self.verifier = verifier
         self.excluded = PathMatcher(exclude_paths)
-        self._excluded_exact = self.excluded.exact
-        self._excluded_prefixes = self.excluded.prefixes
+        self._exclusions = self.excluded if self.excluded.patterns else None
         self.allow_anonymous = allow_anonymous
         self.realm = default_realm(verifier) if realm is None else realm
         self.strict_startup = strict_startup
@@ -173,12 +128,11 @@ class OktaGuardMiddleware:
             self._metadata_url = resource_metadata
         elif resource_metadata not in (None, False):
             raise ConfigurationError("resource_metadata must be True, False, None or a URL.")
-        self._metadata_path = self.metadata.path if self.metadata is not None else None
-        # Optional synchronous cache-hit check (TokenVerifier.verify_cached): the hot path
-        # of a repeated token then needs no coroutine at all.
-        # Looked up on the type, so that a mock's made-up attribute never counts as one.
+        # Optional synchronous hit check (the CachingVerifier protocol): a token seen before
+        # then needs no coroutine.  Looked up on the type, so that a mock's made-up
+        # attribute never counts as one.
         has_cache = callable(getattr(type(verifier), "verify_cached", None))
-        self._verify_cached: Callable[[str], AccessToken | None] | None = (
+        self._verify_cached: Callable[[bytes], AccessToken | None] | None = (
             getattr(verifier, "verify_cached") if has_cache else None  # noqa: B009
         )
 
@@ -191,73 +145,70 @@ class OktaGuardMiddleware:
             else:
                 await self.app(scope, receive, send)
             return
-        path = route_path(scope) if scope.get("root_path") else scope["path"]
-        if path == self._metadata_path and kind == "http" and self.metadata is not None:
-            await self.metadata.serve(scope, receive, send, self.app)
+        metadata = self.metadata
+        if (
+            metadata is not None
+            and kind == "http"
+            and scope["path"].endswith(metadata.path)  # cheap first: most paths are not it
+            and route_path(scope) == metadata.path
+        ):
+            await metadata.serve(scope, receive, send, self.app)
             return
         scope[VERIFIER_KEY] = self.verifier
         scope[MIDDLEWARE_KEY] = self
-        if path in self._excluded_exact or (
-            self._excluded_prefixes and path.startswith(self._excluded_prefixes)
-        ):
+        if self._exclusions is not None and self._exclusions.excludes(scope):
+            set_anonymous(scope, keep_user=True)
             await self.app(scope, receive, send)
             return
         try:
-            # Inline header scan (hot path); same rules as _credentials.scan_headers.
-            authorization: bytes | None = None
-            form = False
-            for name, value in scope["headers"]:
-                if name == b"authorization":
-                    if authorization is not None:
-                        scan_headers(scope["headers"])  # raises the duplicate error
-                    authorization = value
-                elif name == b"content-type" and value[:33].lower() == _FORM_TYPE:
-                    form = True
+            authorization, form = scan_headers(scope["headers"])
+            query = scope.get("query_string")
+            if query and query_has_access_token(query):
+                raise token_in_url_error()
             token: AccessToken | None = None
             if (
                 self._verify_cached is not None
                 and authorization is not None
-                and authorization[:7] == b"Bearer "
                 and not form
+                and authorization.startswith(b"Bearer ")
             ):
-                # Steady state: a token the verifier accepted before.  A cached token is
-                # plain base64url, so bearer_token() would have returned exactly this string
-                # (a non-ASCII byte decodes to a non-ASCII character and simply misses).
-                token = self._verify_cached(authorization[7:].decode("latin-1"))
+                # A token accepted before is plain base64url, so the strict parse would
+                # return exactly these bytes; anything else simply misses.
+                token = self._verify_cached(authorization[7:])
             if token is None:
-                raw_token = bearer_token(authorization)
-            query = scope.get("query_string")
-            if query and query_has_access_token(query):
-                raise token_in_url_error()
-            if token is not None:
-                # set_authenticated(), inlined for the hot path.
-                scope["user"] = token
-                scope["auth"] = credentials_for(token)
-                state = scope.get("state")
-                if state is None:
-                    scope["state"] = {"access_token": token}
-                else:
-                    state["access_token"] = token
+                token, receive = await self._authenticate(scope, receive)
+            if token is None:
+                set_anonymous(scope)
             else:
-                if form and kind == "http" and self.check_form_body:
-                    receive = await self._scan_form(receive)
-                if raw_token is None:
-                    if self.dpop is not None and is_dpop_scheme(authorization):
-                        assert authorization is not None
-                        token = await authenticate_dpop(scope, self.dpop, authorization)
-                        set_authenticated(scope, token)
-                    elif not self.allow_anonymous:
-                        raise MissingCredentialsError(
-                            _DPOP_ONLY if self.dpop is not None and self.dpop.required else None
-                        )
-                    else:
-                        set_anonymous(scope)
-                else:
-                    set_authenticated(scope, await self.verifier.verify_async(raw_token))
+                set_authenticated(scope, token)
         except OktaGuardError as exc:
             await self._deny(scope, receive, send, exc)
             return
         await self.app(scope, receive, send)
+
+    async def _authenticate(
+        self, scope: Scope, receive: Receive
+    ) -> tuple[AccessToken | None, Receive]:
+        """Everything but a cache hit: parse the credentials, check a form body, verify
+        (a Bearer token, or a DPoP-bound token with its proof).
+
+        Returns the token (``None``: anonymous) and the ``receive`` for the app.
+        """
+        token, authorization, form = request_credentials(scope)
+        if form and scope["type"] == "http" and self.check_form_body:
+            body, messages = await read_form_prefix(receive)
+            receive = replay(messages, receive)
+            if form_has_access_token(body):
+                raise token_in_url_error()
+        if token is not None:
+            return await self.verifier.verify_async(token), receive
+        if self.dpop is not None and authorization is not None and is_dpop_scheme(authorization):
+            return await authenticate_dpop(scope, self.dpop, authorization), receive
+        if not self.allow_anonymous:
+            raise MissingCredentialsError(
+                _DPOP_ONLY if self.dpop is not None and self.dpop.required else None
+            )
+        return None, receive
 
     async def _deny(self, scope: Scope, receive: Receive, send: Send, exc: OktaGuardError) -> None:
         logger.debug(
@@ -287,29 +238,6 @@ class OktaGuardMiddleware:
         if self.metadata is not None:
             return self.metadata.metadata_url(scope)
         return self._metadata_url
-
-    async def _scan_form(self, receive: Receive) -> Receive:
-        """Buffer a URL-encoded body, refuse it if it has ``access_token``, then replay it."""
-        messages: list[Message] = []
-        body = bytearray()
-        while True:
-            message = await receive()
-            messages.append(message)
-            if message["type"] != "http.request":
-                break
-            body.extend(message.get("body", b""))
-            if not message.get("more_body", False) or len(body) > MAX_FORM_SCAN:
-                break
-        if form_has_access_token(bytes(body)):
-            raise token_in_url_error()
-        pending = iter(messages)
-
-        async def replay() -> Message:
-            for message in pending:
-                return message
-            return await receive()
-
-        return replay
 
     async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
         async def receive_and_prewarm() -> Message:

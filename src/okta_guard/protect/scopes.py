@@ -33,17 +33,22 @@ from starlette.websockets import WebSocket
 
 from okta_guard.errors import ConfigurationError, OktaGuardError
 from okta_guard.models import AccessToken
-from okta_guard.protect.bearer import (
+from okta_guard.protect.authenticate import (
     MIDDLEWARE_KEY,
-    ScopeRequirement,
-    Verifier,
     authenticate_connection,
-    default_realm,
     find_verifier,
 )
-from okta_guard.protect.challenge import error_body, error_headers, websocket_close_code
+from okta_guard.protect.challenge import (
+    default_realm,
+    error_body,
+    error_headers,
+    websocket_close_code,
+)
 from okta_guard.protect.dpop import DPoPChallenge, dpop_challenge, dpop_support
 from okta_guard.protect.introspect import INTROSPECT_ATTR, introspect_connection
+from okta_guard.protect.metadata import ProtectedResourceMetadata
+from okta_guard.protect.protocol import Verifier
+from okta_guard.protect.requirements import SCOPES_ATTR, ScopeRequirement, get_requirement
 
 __all__ = [
     "SCOPES_ATTR",
@@ -55,16 +60,7 @@ __all__ = [
 
 logger = logging.getLogger("okta_guard.protect.scopes")
 
-#: Attribute holding an endpoint's :class:`ScopeRequirement`.
-SCOPES_ATTR = "__okta_guard_scopes__"
-
 _F = TypeVar("_F", bound=Callable[..., Any])
-
-
-def get_requirement(endpoint: object) -> ScopeRequirement | None:
-    """The :class:`ScopeRequirement` stored on ``endpoint`` by :func:`require_scopes`."""
-    value = getattr(endpoint, SCOPES_ATTR, None)
-    return value if isinstance(value, ScopeRequirement) else None
 
 
 def _realm(conn: HTTPConnection, explicit: str | None, verifier: Verifier | None) -> str:
@@ -88,8 +84,6 @@ def _metadata_url(conn: HTTPConnection, explicit: str | None) -> str | None:
     if middleware is not None:
         url: str | None = middleware.metadata_url(conn.scope)
         return url
-    from okta_guard.protect.metadata import ProtectedResourceMetadata
-
     for route in getattr(conn.scope.get("app"), "routes", None) or ():
         endpoint = getattr(route, "endpoint", None)
         if isinstance(endpoint, ProtectedResourceMetadata):
@@ -167,7 +161,12 @@ class _Guard:
         return None
 
 
-def _find_connection(args: tuple[Any, ...], kwargs: dict[str, Any]) -> HTTPConnection:
+def _connection(args: tuple[Any, ...], kwargs: dict[str, Any]) -> HTTPConnection:
+    """The endpoint's ``Request`` or ``WebSocket``: its last positional argument, normally."""
+    last = args[-1] if args else None
+    # The exact class first: isinstance() against HTTPConnection (an ABC) runs Python code.
+    if type(last) is Request or isinstance(last, HTTPConnection):
+        return last
     for value in (*args, *kwargs.values()):
         if isinstance(value, HTTPConnection):
             return value
@@ -176,22 +175,16 @@ def _find_connection(args: tuple[Any, ...], kwargs: dict[str, Any]) -> HTTPConne
 
 def _wrap_function(func: _F, guard: _Guard) -> _F:
     is_async = inspect.iscoroutinefunction(func)
-    all_of = frozenset(guard.requirement.all_of)
-    any_of = frozenset(guard.requirement.any_of)
+    allows = guard.requirement.allows
+    introspect = guard.introspect
 
     @functools.wraps(func)
     async def wrapper(*args: Any, **kwargs: Any) -> Any:
-        conn = args[-1] if args else None
-        # An exact class check first: isinstance() against HTTPConnection (an ABC) is slow.
-        if conn.__class__ is not Request and not isinstance(conn, HTTPConnection):
-            conn = _find_connection(args, kwargs)
+        conn = _connection(args, kwargs)
         user = conn.scope.get("user")
-        # Fast path: the middleware verified a token that holds the scopes.
-        if guard.introspect or not (
-            user.__class__ is AccessToken
-            and all_of <= user.scopes
-            and (not any_of or not any_of.isdisjoint(user.scopes))
-        ):
+        # Behind the middleware the token is already verified: only the scopes are left
+        # (and, for an introspecting route, the issuer's word).
+        if introspect or not (type(user) is AccessToken and allows(user)):
             refusal = await guard.refuse(conn)
             if refusal is not None:
                 return None if isinstance(conn, WebSocket) else refusal

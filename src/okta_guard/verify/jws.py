@@ -74,7 +74,7 @@ _CANONICAL_LAST = {
 _KID = re.compile(r"[A-Za-z0-9._~:@+/=-]{1,128}")
 _PAD = (b"", b"", b"==", b"=")
 _HEADER_CACHE_SIZE = 64
-_new_tuple = tuple.__new__  # builds a NamedTuple without its Python-level __new__
+_ABSENT: Any = object()
 
 _DESCRIPTIONS = {
     "dpop_bound": "The access token is DPoP-bound; send it as 'Authorization: DPoP' with a proof.",
@@ -190,8 +190,12 @@ def _check_header(segment: bytes, algorithms: frozenset[str]) -> CheckedHeader:
     kid = header.get("kid")
     if not isinstance(kid, str) or not _KID.fullmatch(kid):
         raise reject("bad_kid")
-    typ = header.get("typ")
-    if typ is not None and not isinstance(typ, str):
+    # Absent is fine; present it must be a string: ``"typ": null`` is refused like
+    # ``"typ": 1`` (the same rule as for ``nbf``/``iat`` present as null).
+    typ = header.get("typ", _ABSENT)
+    if typ is _ABSENT:
+        typ = None
+    elif type(typ) is not str:
         raise reject("bad_typ")
     return header, alg, kid, typ
 
@@ -269,18 +273,15 @@ def parse_token(
         decoded: bytes | None = None
     else:
         decoded = payload
-    return _new_tuple(
-        ParsedToken,
-        (
-            header,
-            alg,
-            kid,
-            typ,
-            raw[: header_len + payload_len + 1],
-            signature,
-            payload_seg,
-            decoded,
-        ),
+    return ParsedToken(
+        header,
+        alg,
+        kid,
+        typ,
+        raw[: header_len + payload_len + 1],
+        signature,
+        payload_seg,
+        decoded,
     )
 
 

@@ -62,7 +62,6 @@ from okta_guard.verify.verdict_cache import CachedVerdict, VerifiedTokenCache
 __all__ = ["TokenVerifier"]
 
 logger = logging.getLogger("okta_guard.verify.verifier")
-_new_tuple = tuple.__new__  # builds a NamedTuple without its Python-level __new__
 
 
 def _bearer_refused() -> InvalidTokenError:
@@ -221,8 +220,6 @@ class TokenVerifier(DPoPVerification):
             fail_open=dpop_fail_open,
             clock=clock,
         )
-        self._entries = self._tokens.entries
-        self._move_to_end = self._entries.move_to_end
         self._headers: dict[bytes, CheckedHeader] = {}
         fetch_timeout = positive_seconds("timeout", timeout, allow_zero=False)
         deadline = positive_seconds("fetch_deadline", fetch_deadline, allow_zero=False)
@@ -250,6 +247,7 @@ class TokenVerifier(DPoPVerification):
         )
         self._leeway = self._rules.leeway
         self._current_key = self._keys.current
+        self._fresh_key = self._keys.fresh
         self._strict = self._rules.strict_rfc9068
         # Hot-path counters are plain integers (a lock would cost more than the cache hit);
         # under heavy thread contention they may undercount slightly.  Rejections are rarer
@@ -398,7 +396,7 @@ class TokenVerifier(DPoPVerification):
         if claims is None:
             raise reject("malformed")
         result, exp, nbf = check_claims(claims, self._rules, self._clock())
-        self._tokens.put(token, _new_tuple(CachedVerdict, (result, exp, nbf, parsed.kid, entry)))
+        self._tokens.put(CachedVerdict(token, token.encode(), result, exp, nbf, parsed.kid, entry))
         self._accepted += 1
         return result
 
@@ -421,9 +419,8 @@ class TokenVerifier(DPoPVerification):
 
         The I/O-free first half of :meth:`verify` and :meth:`verify_async`.
         """
-        verdict = self._entries.get(token) if type(token) is str else None
-        if verdict is not None:
-            hit = self._cached(token, verdict, now)
+        if type(token) is str:
+            hit = self._cached(token, now)
             if hit is not None:
                 return hit
         parsed = parse_token(
@@ -507,44 +504,29 @@ class TokenVerifier(DPoPVerification):
         except Exception as exc:
             raise self._failed(exc) from None
 
-    def _no_cached_verdict(self, token: str) -> AccessToken | None:
+    def _no_cached_verdict(self, token: str | bytes) -> AccessToken | None:
         return None
 
-    def verify_cached(self, token: str) -> AccessToken | None:
+    def verify_cached(self, token: str | bytes) -> AccessToken | None:
         """The :class:`AccessToken` of a token accepted before, if that verdict still holds.
 
+        ``token`` is the bare token, as a string or as the ASCII bytes of the header.
         Still holds means: cached, not expired, past its ``nbf``, and its key still the
         current key for its ``kid``.  No parsing, no I/O, no counting of misses, never
         raises: ``None`` only means "ask :meth:`verify` or :meth:`verify_async`", which
         give the precise answer.  The middleware's hot path for a repeated token.
         """
-        verdict = self._entries.get(token) if type(token) is str else None
-        if verdict is None:
+        if type(token) is not bytes and type(token) is not str:
             return None
-        return self._cached(token, verdict, self._clock())
-
-    def _cached(self, token: str, verdict: CachedVerdict, now: float) -> AccessToken | None:
-        result, exp, nbf, kid, key = verdict
-        leeway = self._leeway
-        policy = self._keys.policy
-        # Common case, lock-free: a fresh key set (no refresh due) still holding this very key,
-        # and the token inside its lifetime.
-        if (
-            now < policy.refresh_at
-            and now <= policy.expires_at
-            and now - leeway < exp
-            and now + leeway >= nbf
-            and policy.keys.get(kid) is key
-        ):
-            try:  # noqa: SIM105 - cheaper than contextlib.suppress on the hot path
-                self._move_to_end(token)
-            except KeyError:  # evicted by another thread meanwhile; the verdict still holds
-                pass
+        now = self._clock()
+        hit = self._tokens.get(token, now, self._leeway, self._fresh_key, self._current_key)
+        if hit is not None:
             self._hits += 1
-            return result
-        # Anything else (expired, key gone, stale key set, refresh due): the careful check,
-        # which also drops dead entries; a miss falls through to a full verification.
-        hit = self._tokens.get(token, now, leeway, self._current_key)
+        return hit
+
+    def _cached(self, token: str, now: float) -> AccessToken | None:
+        # verify_cached() makes the same call itself (one Python call less on the hot path).
+        hit = self._tokens.get(token, now, self._leeway, self._fresh_key, self._current_key)
         if hit is not None:
             self._hits += 1
         return hit
