@@ -115,6 +115,8 @@ class Decoder:
                 self._add(self._zlib.flush())
             except zlib.error:
                 raise BadEncoding("corrupt compressed body") from None
+            if not self._zlib.eof:  # the stream ended early: what was decoded is a fragment
+                raise BadEncoding("truncated compressed body")
         return b"".join(self._parts)
 
 

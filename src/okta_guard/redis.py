@@ -23,7 +23,8 @@ import asyncio
 import math
 import threading
 import weakref
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from okta_guard.errors import ConfigurationError
 from okta_guard.store import check_ttl, new_owner
@@ -33,6 +34,8 @@ if TYPE_CHECKING:
     import redis.asyncio as _aredis
 
 __all__ = ["RedisStore"]
+
+T = TypeVar("T")
 
 # Release a lock only if we still own it (KEYS[1] = lock, ARGV[1] = owner).
 _UNLOCK = """
@@ -88,7 +91,8 @@ class RedisStore:
         namespace: prefix of every key (``{namespace}:...``), to share one database.
         socket_timeout, connect_timeout: for the clients the store builds (seconds);
             clients you pass keep their own settings (keep them short: a slow store
-            delays every caller that consults it).
+            delays every caller that consults it).  Async calls end after the sum of
+            the two whatever the client (a stalled server fails them in time).
     """
 
     def __init__(
@@ -107,6 +111,7 @@ class RedisStore:
             "socket_timeout": socket_timeout,
             "socket_connect_timeout": connect_timeout,
         }
+        self._call_timeout = float(socket_timeout) + float(connect_timeout)
         self._url: str | None = None
         self._sync: _redis.Redis | None = None
         self._async: _aredis.Redis | None = None
@@ -218,35 +223,43 @@ class RedisStore:
 
     # -- async ----------------------------------------------------------------------------
 
+    async def _bounded(self, call: Awaitable[T]) -> T:
+        """``call`` within the store's timeouts, whatever the client was built with: a
+        Redis that accepts the connection and never answers fails the call in time."""
+        return await asyncio.wait_for(call, self._call_timeout)
+
     async def get_async(self, key: str) -> bytes | None:
         """Async :meth:`get`."""
         client = self._async_client()
         if client is None:
-            return await asyncio.to_thread(self.get, key)
-        return _as_bytes(await client.get(self._key(key)))
+            return await self._bounded(asyncio.to_thread(self.get, key))
+        return _as_bytes(await self._bounded(client.get(self._key(key))))
 
     async def set_async(self, key: str, value: bytes, ttl: float) -> None:
         """Async :meth:`set`."""
         client = self._async_client()
         if client is None:
-            await asyncio.to_thread(self.set, key, value, ttl)
+            await self._bounded(asyncio.to_thread(self.set, key, value, ttl))
             return
-        await client.set(self._key(key), bytes(value), px=_millis(ttl))
+        await self._bounded(client.set(self._key(key), bytes(value), px=_millis(ttl)))
 
     async def add_async(self, key: str, value: bytes, ttl: float) -> bool:
         """Async :meth:`add`."""
         client = self._async_client()
         if client is None:
-            return await asyncio.to_thread(self.add, key, value, ttl)
-        return bool(await client.set(self._key(key), bytes(value), nx=True, px=_millis(ttl)))
+            return await self._bounded(asyncio.to_thread(self.add, key, value, ttl))
+        added = await self._bounded(
+            client.set(self._key(key), bytes(value), nx=True, px=_millis(ttl))
+        )
+        return bool(added)
 
     async def delete_async(self, key: str) -> None:
         """Async :meth:`delete`."""
         client = self._async_client()
         if client is None:
-            await asyncio.to_thread(self.delete, key)
+            await self._bounded(asyncio.to_thread(self.delete, key))
             return
-        await client.delete(self._key(key))
+        await self._bounded(client.delete(self._key(key)))
 
     async def lock_async(self, key: str, ttl: float) -> str | None:
         """Async :meth:`lock`."""
@@ -257,8 +270,8 @@ class RedisStore:
         """Async :meth:`unlock`."""
         client = self._async_client()
         if client is None:
-            return await asyncio.to_thread(self.unlock, key, owner)
-        return bool(await client.eval(_UNLOCK, 1, self._key(key), owner))
+            return await self._bounded(asyncio.to_thread(self.unlock, key, owner))
+        return bool(await self._bounded(client.eval(_UNLOCK, 1, self._key(key), owner)))
 
     # -- lifecycle ------------------------------------------------------------------------
 

@@ -35,7 +35,11 @@ import time
 from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
-__all__ = ["MemoryStore", "Store", "check_ttl"]
+__all__ = ["MemoryStore", "Store", "StoreFull", "check_ttl"]
+
+
+class StoreFull(RuntimeError):
+    """:meth:`MemoryStore.add` found ``max_entries`` live entries: refusing beats forgetting."""
 
 
 @runtime_checkable
@@ -96,7 +100,9 @@ class MemoryStore:
 
     Shares nothing between processes; use :class:`okta_guard.redis.RedisStore` for
     that.  ``clock`` (monotonic seconds) drives expiry; ``max_entries`` bounds
-    memory: past it, expired entries are swept and then the oldest dropped.
+    memory: past it, expired entries are swept (at most once a second) and then
+    :meth:`set` drops the oldest, while :meth:`add` (a replay check, a lock) never
+    forgets a live entry and raises :class:`StoreFull` instead.
     """
 
     def __init__(
@@ -108,6 +114,7 @@ class MemoryStore:
         self._max = max_entries
         self._data: dict[str, tuple[bytes, float]] = {}
         self._lock = threading.Lock()
+        self._next_sweep = float("-inf")
 
     def __repr__(self) -> str:
         return f"MemoryStore(entries={len(self._data)})"
@@ -122,14 +129,24 @@ class MemoryStore:
             return None
         return item
 
-    def _put(self, key: str, value: bytes, ttl: float, now: float) -> None:
+    def _put(self, key: str, value: bytes, ttl: float, now: float, *, evict: bool = True) -> None:
+        until = now + check_ttl(ttl)
         if key not in self._data and len(self._data) >= self._max:
-            for stale in [k for k, (_, until) in self._data.items() if now >= until]:
-                del self._data[stale]
+            if now >= self._next_sweep:  # a full sweep at most once a second
+                for stale in [k for k, (_, end) in self._data.items() if now >= end]:
+                    del self._data[stale]
+                self._next_sweep = now + 1.0
+            if len(self._data) >= self._max and not evict:
+                # add() is a replay check or a lock: forgetting a live entry would let a
+                # DPoP proof be used twice, or two holders take one lock.
+                raise StoreFull(
+                    f"the in-process store holds {self._max} live entries; raise max_entries "
+                    "or use a shared store"
+                )
             while len(self._data) >= self._max:
                 del self._data[next(iter(self._data))]
         self._data.pop(key, None)
-        self._data[key] = (bytes(value), now + check_ttl(ttl))
+        self._data[key] = (bytes(value), until)
 
     def get(self, key: str) -> bytes | None:
         """Return the value stored under ``key``, or ``None``."""
@@ -148,7 +165,7 @@ class MemoryStore:
             now = self._clock()
             if self._live(key, now) is not None:
                 return False
-            self._put(key, value, ttl, now)
+            self._put(key, value, ttl, now, evict=False)
             return True
 
     def delete(self, key: str) -> None:

@@ -26,13 +26,14 @@ What is recorded (``docs/telemetry.md`` has the full table):
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 import weakref
 from collections.abc import Iterable
 from types import TracebackType
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 __all__ = [
     "configure",
@@ -89,18 +90,16 @@ class _Span:
         self._tel = tel
         self._kind = kind
         parts = urlsplit(url)
-        port = parts.port or (443 if parts.scheme == "https" else 80)
         self._attrs: dict[str, Any] = {
             "http.request.method": method,
             "server.address": parts.hostname or "",
-            "server.port": port,
+            "server.port": _port(parts),
             "okta_guard.call": kind,
         }
-        full = parts._replace(query="", fragment="").geturl()
         self._span = tel.tracer.start_span(
             f"{method} {parts.path or '/'}",
             kind=tel.span_kind,
-            attributes={**self._attrs, "url.full": full},
+            attributes={**self._attrs, "url.full": _safe_url(parts)},
         )
         self._status = 0
         self._error: str | None = None
@@ -119,6 +118,12 @@ class _Span:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        try:
+            self._end(exc_type)
+        except Exception:  # an exporter or SDK failure never changes the call's outcome
+            _log_failure()
+
+    def _end(self, exc_type: type[BaseException] | None) -> None:
         elapsed = time.perf_counter() - self._start
         attrs = dict(self._attrs)
         error = self._error
@@ -215,6 +220,29 @@ class _Telemetry:
 
     def outbound(self, kind: str, method: str, url: str) -> _Span:
         return _Span(self, kind, method, url)
+
+
+def _port(parts: SplitResult) -> int:
+    """The port of a URL, its scheme's default when absent or not a valid port."""
+    try:
+        port = parts.port
+    except ValueError:  # out of range or not a number: httpx refuses the URL itself
+        port = None
+    return port or (443 if parts.scheme == "https" else 80)
+
+
+def _safe_url(parts: SplitResult) -> str:
+    """``url.full`` as OpenTelemetry wants it: no query, no fragment, credentials redacted."""
+    netloc = parts.netloc
+    if "@" in netloc:
+        netloc = "REDACTED:REDACTED@" + netloc.rpartition("@")[2]
+    return parts._replace(netloc=netloc, query="", fragment="").geturl()
+
+
+def _log_failure() -> None:
+    logging.getLogger("okta_guard.telemetry").debug(
+        "okta-guard: recording telemetry failed", exc_info=True
+    )
 
 
 def _version() -> str:
@@ -345,7 +373,11 @@ def outbound(kind: str, method: str, url: str) -> _Span | _NoSpan:
     state = _current()
     if state is None:
         return _NO_SPAN
-    return state.outbound(kind, method, url)
+    try:
+        return state.outbound(kind, method, url)
+    except Exception:  # telemetry never breaks (or changes) an outbound call
+        _log_failure()
+        return _NO_SPAN
 
 
 def record(name: str, attributes: dict[str, Any] | None = None) -> None:
@@ -355,7 +387,10 @@ def record(name: str, attributes: dict[str, Any] | None = None) -> None:
         return
     counter = state.counters.get(name)
     if counter is not None:
-        counter.add(1, attributes or {})
+        try:
+            counter.add(1, attributes or {})
+        except Exception:
+            _log_failure()
 
 
 def watch_verifier(verifier: Any) -> None:

@@ -34,6 +34,7 @@ from okta_guard._sansio import Deadline, HttpRequest, HttpResponse, drive, drive
 from okta_guard.call.auth_methods import PrivateKeyInput, Secret, build_authenticator
 from okta_guard.call.config import (
     check_client_id,
+    checked_endpoint_url,
     kwargs_from_env,
     normalize_extra_params,
     normalize_scopes,
@@ -155,7 +156,11 @@ class TokenClient:
         self.issuer = validate_issuer(issuer)
         self.client_id = check_client_id(client_id)
         self.scopes = normalize_scopes(scopes)
-        self.token_url = token_url or f"{self.issuer}/v1/token"
+        self.token_url = (
+            checked_endpoint_url("token_url", token_url)
+            if token_url is not None
+            else f"{self.issuer}/v1/token"
+        )
         key_only = private_key is not None and client_secret is None
         if key_only and auth_method == "client_secret_basic":
             auth_method = "private_key_jwt"  # the key alone says which method is meant

@@ -11,10 +11,11 @@ import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from okta_guard._grammar import is_scope_token
 from okta_guard.errors import ConfigurationError
-from okta_guard.settings import env_list, issuer_from_env
+from okta_guard.settings import env_list, is_loopback_host, issuer_from_env
 
 __all__ = ["OIDC_SCOPES", "kwargs_from_env", "normalize_extra_params", "normalize_scopes"]
 
@@ -67,6 +68,33 @@ def normalize_scopes(scopes: str | Iterable[str]) -> tuple[str, ...]:
             "defined on the authorization server, e.g. scopes=['orders:read'] (or OKTA_SCOPES)."
         )
     return tuple(result)
+
+
+def checked_endpoint_url(name: str, url: object) -> str:
+    """An explicit endpoint that receives the client's credentials (``token_url``,
+    ``introspection_url``): an absolute https URL (http only for loopback hosts), with a
+    valid port and no ``user:password@`` part.  Raise :class:`ConfigurationError`."""
+    if not isinstance(url, str):
+        raise ConfigurationError(f"{name} must be a URL string.")
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        parts.port  # noqa: B018 - raises ValueError for a port out of range
+    except ValueError:
+        raise ConfigurationError(f"{name} {url[:200]!r} is not a valid URL.") from None
+    if parts.scheme not in ("https", "http") or not host:
+        raise ConfigurationError(f"{name} {url[:200]!r} is not an absolute http(s) URL.")
+    if parts.scheme != "https" and not is_loopback_host(host):
+        raise ConfigurationError(
+            f"{name} {url[:200]!r} must use https (http only for loopback hosts): the client's "
+            "credentials are sent to it."
+        )
+    if "@" in parts.netloc:
+        raise ConfigurationError(
+            f"{name} must not carry a user or password (user:password@host); give the "
+            "client's credentials as client_secret or private_key."
+        )
+    return url
 
 
 def check_client_id(client_id: object) -> str:

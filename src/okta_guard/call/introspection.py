@@ -22,8 +22,8 @@ Tokens and secrets never appear in logs or messages.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -35,9 +35,9 @@ from okta_guard._http import send_async, send_sync
 from okta_guard._retry import retry_after_seconds
 from okta_guard._sansio import DEADLINE_PASSED, Deadline, HttpRequest, HttpResponse
 from okta_guard.call.auth_methods import PrivateKeyInput, Secret, build_authenticator
-from okta_guard.call.config import check_client_id, kwargs_from_env
+from okta_guard.call.config import check_client_id, checked_endpoint_url, kwargs_from_env
 from okta_guard.errors import ConfigurationError, IssuerUnavailableError
-from okta_guard.settings import validate_issuer
+from okta_guard.settings import issuer_from_env, validate_issuer
 from okta_guard.verify.introspection import IntrospectionAnswer
 
 __all__ = ["MAX_ANSWER_BYTES", "IntrospectionClient"]
@@ -46,6 +46,15 @@ logger = logging.getLogger("okta_guard.call.introspection")
 
 #: Largest (decoded) introspection answer accepted, in bytes.
 MAX_ANSWER_BYTES = 64 * 1024
+
+
+def _finite_positive(value: object) -> bool:
+    return (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and value > 0
+    )
 
 
 class IntrospectionClient:
@@ -84,7 +93,11 @@ class IntrospectionClient:
     ) -> None:
         self.issuer = validate_issuer(issuer)
         self.client_id = check_client_id(client_id)
-        self.introspection_url = introspection_url or f"{self.issuer}/v1/introspect"
+        self.introspection_url = (
+            checked_endpoint_url("introspection_url", introspection_url)
+            if introspection_url is not None
+            else f"{self.issuer}/v1/introspect"
+        )
         if (
             private_key is not None
             and client_secret is None
@@ -101,15 +114,20 @@ class IntrospectionClient:
             token_url=self.introspection_url,
             clock=clock,
         )
-        if not (timeout > 0) or not isinstance(max_answer_bytes, int) or max_answer_bytes < 64:
+        if (
+            not _finite_positive(timeout)
+            or not isinstance(max_answer_bytes, int)
+            or max_answer_bytes < 64
+        ):
             raise ConfigurationError(
-                "timeout must be positive and max_answer_bytes an integer of at least 64."
+                "timeout must be a finite, positive number of seconds and max_answer_bytes "
+                "an integer of at least 64."
             )
         self._clock = clock
         self._timeout = float(timeout)
         self._deadline = 2 * float(timeout) if deadline is None else float(deadline)
-        if not self._deadline > 0:
-            raise ConfigurationError("deadline must be a positive number of seconds.")
+        if not _finite_positive(self._deadline):
+            raise ConfigurationError("deadline must be a finite, positive number of seconds.")
         self._cap = max_answer_bytes
         self._http_client = http_client
         self._async_http_client = async_http_client
@@ -141,7 +159,8 @@ class IntrospectionClient:
                 "No introspection client configured: set OKTA_INTROSPECTION_CLIENT_ID and "
                 "OKTA_INTROSPECTION_CLIENT_SECRET (or OKTA_CLIENT_ID / OKTA_CLIENT_SECRET)."
             )
-        issuer = kwargs.pop("issuer")
+        # Without OKTA_ISSUER / OKTA_DOMAIN this raises ConfigurationError naming them.
+        issuer = kwargs.pop("issuer", None) or issuer_from_env(source)
         client_id = kwargs.pop("client_id")
         secret = kwargs.pop("client_secret", None)
         allowed = {"private_key", "key_id", "auth_method", "clock", "timeout"}
@@ -205,8 +224,8 @@ class IntrospectionClient:
                 reason="introspection_unavailable",
             )
         try:
-            return IntrospectionAnswer.from_json(json.loads(response.body))
-        except (ValueError, TypeError, RecursionError):
+            return IntrospectionAnswer.parse(response.body)
+        except ValueError:
             raise IssuerUnavailableError(
                 "The authorization server's introspection answer was not understood.",
                 reason="introspection_bad_answer",

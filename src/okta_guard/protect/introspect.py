@@ -17,6 +17,7 @@ from okta_guard.errors import ConfigurationError
 from okta_guard.models import AccessToken
 from okta_guard.protect.authenticate import find_verifier, request_credentials
 from okta_guard.protect.challenge import MissingCredentialsError
+from okta_guard.protect.dpop import dpop_token, is_dpop_scheme
 from okta_guard.protect.protocol import Verifier
 
 __all__ = ["INTROSPECT_ATTR", "introspect_connection", "issuers_of"]
@@ -49,7 +50,10 @@ async def introspect_connection(
             "This route requires introspection but its verifier cannot introspect: use a "
             "TokenVerifier(..., introspection=IntrospectionClient(...))."
         )
-    raw, _authorization, _form = request_credentials(conn.scope)
+    raw, authorization, _form = request_credentials(conn.scope)
+    if raw is None and authorization is not None and is_dpop_scheme(authorization):
+        # A DPoP-bound token (its proof was checked when the token was verified).
+        raw = dpop_token(authorization)
     if raw is None:
         raise MissingCredentialsError()
     result: AccessToken = await introspect(raw, token)

@@ -15,6 +15,7 @@ an exception counts as "unreachable") or an ``http(s)`` URL.
 from __future__ import annotations
 
 import copy
+import json
 import secrets
 import threading
 import time
@@ -24,10 +25,20 @@ from typing import Any
 
 import httpx
 
-__all__ = ["HOOK_TIMEOUT", "HookError", "TokenHook", "apply_patch", "hook_request"]
+__all__ = [
+    "HOOK_TIMEOUT",
+    "MAX_HOOK_ANSWER",
+    "HookError",
+    "TokenHook",
+    "apply_patch",
+    "hook_request",
+]
 
 HOOK_TIMEOUT = 3.0
 """Okta's timeout for an inline hook, in seconds."""
+
+MAX_HOOK_ANSWER = 256 * 1024
+"""The largest hook answer the mock reads, in bytes (a larger one is ignored)."""
 
 _RESERVED = frozenset(
     {"cid", "uid", "iss", "jti", "ver", "iat", "exp", "nbf", "auth_time", "cnf", "scp"}
@@ -96,29 +107,45 @@ class TokenHook:
             if not isinstance(answer, Mapping):
                 raise _BadPatch("no answer")
             return apply_patch(claims, lifetime, answer)
-        except _BadPatch:
+        except (_BadPatch, RecursionError):  # a patch Okta refuses: the token is unmodified
             self.failures += 1
             return claims, lifetime
 
     def _call(self, payload: dict[str, Any]) -> Any:
         if isinstance(self.target, str):
-            try:
-                response = httpx.post(
-                    self.target,
-                    json=payload,
-                    headers=dict(self.headers),
-                    timeout=self.timeout,
-                    trust_env=False,
-                )
-            except httpx.HTTPError:
-                return None
-            if response.status_code != 200:
-                return None
-            try:
-                return response.json()
-            except ValueError:
-                return None
+            url, headers = self.target, dict(self.headers)
+            return _call_with_timeout(
+                lambda body: _post(url, body, headers, self.timeout), payload, self.timeout
+            )
         return _call_with_timeout(self.target, payload, self.timeout)
+
+
+def _post(url: str, payload: dict[str, Any], headers: dict[str, str], timeout: float) -> Any:
+    """POST the event; the parsed answer, or ``None`` for anything Okta would ignore.
+
+    The answer is read within ``timeout`` *in total* (a hook that drips its body is cut
+    off, as Okta's 3 s limit is for the whole call) and at most ``MAX_HOOK_ANSWER`` bytes
+    of it, uncompressed.
+    """
+    ends = time.monotonic() + timeout
+    sent = {**headers, "Accept-Encoding": "identity"}
+    with (
+        httpx.Client(timeout=timeout, trust_env=False, follow_redirects=False) as client,
+        client.stream("POST", url, json=payload, headers=sent) as response,
+    ):
+        if response.status_code != 200 or response.headers.get(
+            "content-encoding", "identity"
+        ).lower() not in ("", "identity"):
+            return None
+        declared = response.headers.get("content-length", "")
+        if declared.isascii() and declared.isdigit() and int(declared) > MAX_HOOK_ANSWER:
+            return None
+        body = bytearray()
+        for chunk in response.iter_raw():
+            body += chunk
+            if len(body) > MAX_HOOK_ANSWER or time.monotonic() > ends:
+                return None
+    return json.loads(body)
 
 
 def _call_with_timeout(target: HookCallable, payload: dict[str, Any], timeout: float) -> Any:
@@ -128,7 +155,7 @@ def _call_with_timeout(target: HookCallable, payload: dict[str, Any], timeout: f
     def run() -> None:
         try:
             result.append(target(copy.deepcopy(payload)))
-        except Exception:  # the hook is "down": Okta issues the token unmodified
+        except Exception:  # the hook is "down" (or answered garbage): issued unmodified
             result.append(None)
 
     worker = threading.Thread(target=run, name="okta-guard-mock-token-hook", daemon=True)
@@ -218,10 +245,15 @@ def _apply(claims: dict[str, Any], lifetime: int, operation: Any) -> int:
     return lifetime
 
 
+def _is_index(part: str) -> bool:
+    """An array index of a JSON Pointer: ASCII digits (``str.isdigit`` also takes ``²``)."""
+    return 0 < len(part) <= 9 and part.isascii() and part.isdigit()
+
+
 def _child(node: Any, part: str) -> Any:
     if isinstance(node, dict) and part in node:
         return node[part]
-    if isinstance(node, list) and part.isdigit() and int(part) < len(node):
+    if isinstance(node, list) and _is_index(part) and int(part) < len(node):
         return node[int(part)]
     raise _BadPatch(f"no member {part!r} to patch into")
 
@@ -239,7 +271,7 @@ def _change(parent: Any, last: str, op: str, value: Any) -> None:
         if op == "add" and last == "-":
             parent.append(value)
             return
-        if not last.isdigit() or int(last) >= len(parent) + (op == "add"):
+        if not _is_index(last) or int(last) >= len(parent) + (op == "add"):
             raise _BadPatch(f"bad array index {last!r}")
         index = int(last)
         if op == "add":

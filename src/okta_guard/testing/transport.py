@@ -11,6 +11,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterator
 
 import anyio
+import anyio.to_thread
 import httpx
 
 from .records import MAX_REQUEST_BODY, MockRequest, MockResponse, too_large
@@ -138,8 +139,17 @@ class MockIssuerTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
         return self._to_httpx(request, response)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        """Serve one request for an asynchronous client."""
-        response = _serve(self._handler, request, await request.aread())
+        """Serve one request for an asynchronous client.
+
+        A ``POST`` (the token endpoint may call a token inline hook, for up to its
+        timeout) is served in a worker thread, as in the loopback server, so the caller's
+        event loop keeps running; the cheap ``GET`` answers (keys, discovery) stay inline.
+        """
+        body = await request.aread()
+        if request.method == "POST":
+            response = await anyio.to_thread.run_sync(_serve, self._handler, request, body)
+        else:
+            response = _serve(self._handler, request, body)
         if response.delay > 0:
             limit = _read_timeout(request)
             if limit is not None and response.delay > limit:

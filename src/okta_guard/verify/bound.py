@@ -28,6 +28,7 @@ from okta_guard.verify.jws import (
 )
 from okta_guard.verify.key_cache import KeyCache
 from okta_guard.verify.keyset import KeyEntry
+from okta_guard.verify.revocation import RevocationCheck
 
 __all__ = ["BoundTokenCache", "DPoPVerification"]
 
@@ -113,6 +114,7 @@ class DPoPVerification:
     _current_key: Callable[[str, float], KeyEntry | None]
     _hits: int
     _accepted: int
+    _introspect_all: RevocationCheck | None
 
     def _failed(self, exc: Exception) -> OktaGuardError:  # pragma: no cover - TokenVerifier's
         raise NotImplementedError
@@ -204,6 +206,8 @@ class DPoPVerification:
                 result = self._finish_bound(token, parsed, entry)
             self._bind(checked, token, result)
             self._dpop.remember(checked)
+            if self._introspect_all is not None:  # every verdict needs the server's answer
+                return self._introspect_all.check(token, result)
             return result
         except Exception as exc:
             raise self._failed(exc) from None
@@ -225,6 +229,8 @@ class DPoPVerification:
                 result = self._finish_bound(token, parsed, entry)
             self._bind(checked, token, result)
             await self._dpop.remember_async(checked)
+            if self._introspect_all is not None:
+                return await self._introspect_all.check_async(token, result)
             return result
         except Exception as exc:
             raise self._failed(exc) from None

@@ -104,6 +104,11 @@ def _ec_key(alg: str, jwk: Mapping[str, Any]) -> tuple[ec.EllipticCurvePublicKey
     return numbers.public_key(), size  # raises ValueError for a point off the curve
 
 
+#: Largest RSA proof key accepted, in bits (a proof is checked before its token).
+_RSA_MAX_BITS = 8192
+_RSA_MAX_EXPONENT = 2**31 - 1
+
+
 def _rsa_key(jwk: Mapping[str, Any]) -> tuple[rsa.RSAPublicKey, int]:
     n, e = jwk.get("n"), jwk.get("e")
     if jwk.get("kty") != "RSA" or not isinstance(n, str) or not isinstance(e, str):
@@ -114,7 +119,15 @@ def _rsa_key(jwk: Mapping[str, Any]) -> tuple[rsa.RSAPublicKey, int]:
     modulus = int.from_bytes(nb, "big")
     if modulus.bit_length() < 2048:
         raise ValueError("RSA key too short")
-    key = rsa.RSAPublicNumbers(int.from_bytes(eb, "big"), modulus).public_key()
+    if modulus.bit_length() > _RSA_MAX_BITS:
+        raise ValueError("RSA key too long")
+    exponent = int.from_bytes(eb, "big")
+    # A huge public exponent makes every verification as slow as a private-key operation
+    # (about 80x for a 3072-bit e), paid before any token is checked: refuse it, as Go's
+    # crypto/rsa does (e < 2**31); real keys use 65537.
+    if exponent < 3 or exponent % 2 == 0 or exponent > _RSA_MAX_EXPONENT:
+        raise ValueError("RSA public exponent out of range")
+    key = rsa.RSAPublicNumbers(exponent, modulus).public_key()
     return key, (modulus.bit_length() + 7) // 8
 
 

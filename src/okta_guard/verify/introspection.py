@@ -24,6 +24,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from okta_guard.errors import InvalidTokenError
 from okta_guard.models import AccessToken
+from okta_guard.verify.jws import parse_json_document
 
 __all__ = ["IntrospectionAnswer", "Introspector", "check_answer"]
 
@@ -31,7 +32,10 @@ __all__ = ["IntrospectionAnswer", "Introspector", "check_answer"]
 def _number(value: object) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
-    number = float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # an integer beyond any float (e.g. 10**400)
+        return None
     return number if math.isfinite(number) else None
 
 
@@ -48,6 +52,20 @@ class IntrospectionAnswer:
     client_id: str | None = None
     exp: float | None = None
     iss: str | None = None
+
+    @classmethod
+    def parse(cls, body: bytes) -> IntrospectionAnswer:
+        """Parse the bytes of an introspection answer; raise ``ValueError`` if it is not one.
+
+        The JSON is read as strictly as a token's: UTF-8, one object, no duplicate
+        member (``{"active": false, "active": true}`` has no single meaning), no
+        ``NaN``/``Infinity``, bounded nesting.
+        """
+        try:
+            doc = parse_json_document(body)
+        except InvalidTokenError:
+            raise ValueError("the introspection answer is not one strict JSON object") from None
+        return cls.from_json(doc)
 
     @classmethod
     def from_json(cls, data: object) -> IntrospectionAnswer:

@@ -49,6 +49,10 @@ __all__ = ["AnswerStore", "MemoryAnswerStore", "RevocationCheck", "RevocationSta
 logger = logging.getLogger("okta_guard.verify.revocation")
 
 _KEY_PREFIX = "okta-guard:introspection:"
+#: How far in the future a stored answer may be dated (clock skew between the hosts
+#: sharing a store); an answer dated later is ignored, so neither a fast clock nor a
+#: tampered entry can stretch ``cache_ttl`` or ``fallback``.
+MAX_CLOCK_SKEW = 5.0
 
 
 class AnswerStore(Protocol):
@@ -200,6 +204,9 @@ class RevocationCheck:
             be used while the server cannot be reached (``0``: answer 503 instead).
         store: where answers are kept (default: a :class:`MemoryAnswerStore`).
         max_wait: how long a caller waits for another caller's request to the server.
+        store_timeout: how long an async caller waits for the store (a read or a write)
+            before going on without it (seconds).  Sync callers rely on the store's own
+            timeouts (:class:`okta_guard.redis.RedisStore` sets short socket timeouts).
         clock: epoch seconds.
     """
 
@@ -212,6 +219,7 @@ class RevocationCheck:
         fallback: float = 0.0,
         store: AnswerStore | None = None,
         max_wait: float = 30.0,
+        store_timeout: float = 1.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
         if not callable(getattr(introspector, "introspect", None)) or not callable(
@@ -238,6 +246,7 @@ class RevocationCheck:
         # and bytes only.
         self._local = self.store if isinstance(self.store, MemoryAnswerStore) else None
         self.max_wait = max_wait
+        self.store_timeout = store_timeout
         self.stats = RevocationStats()
         self._clock = clock
         self._prefix = f"{_KEY_PREFIX}{hashlib.sha256(issuer.encode()).hexdigest()[:16]}:"
@@ -254,7 +263,10 @@ class RevocationCheck:
     def _usable(self, entry: _Entry | None, now: float, exp: float) -> bool:
         if entry is None or now >= exp:
             return False
-        return not entry.answer.active or now - entry.checked_at < self.cache_ttl
+        age = now - entry.checked_at
+        if age < -MAX_CLOCK_SKEW:
+            return False
+        return not entry.answer.active or age < self.cache_ttl
 
     def _decide(self, entry: _Entry, token: AccessToken) -> AccessToken:
         try:
@@ -305,7 +317,7 @@ class RevocationCheck:
             and last is not None
             and last.answer.active
             and now < exp
-            and now - last.checked_at <= self.cache_ttl + self.fallback
+            and -MAX_CLOCK_SKEW <= now - last.checked_at <= self.cache_ttl + self.fallback
         ):
             self.stats.fallbacks += 1
             logger.warning(
@@ -419,8 +431,9 @@ class RevocationCheck:
         if self._local is not None:
             return self._load(key)
         try:
-            return _Entry.loads(await self.store.get_async(key))
-        except Exception:
+            raw = await asyncio.wait_for(self.store.get_async(key), self.store_timeout)
+            return _Entry.loads(raw)
+        except Exception:  # asyncio.TimeoutError included: a slow store is a failed one
             logger.warning("okta-guard: the introspection store failed on read; asking Okta")
             return None
 
@@ -429,7 +442,9 @@ class RevocationCheck:
             self._save(key, entry, ttl)
             return
         try:
-            await self.store.set_async(key, entry.dumps(), ttl)
+            await asyncio.wait_for(
+                self.store.set_async(key, entry.dumps(), ttl), self.store_timeout
+            )
         except Exception:
             logger.warning("okta-guard: the introspection store failed on write")
 
