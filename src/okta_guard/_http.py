@@ -23,6 +23,7 @@ the same bounds for free.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import socket
 import threading
@@ -38,6 +39,7 @@ __all__ = [
     "DEFAULT_MAX_BYTES",
     "BodyTooLarge",
     "Decoder",
+    "HttpClients",
     "send_async",
     "send_sync",
 ]
@@ -328,3 +330,70 @@ async def _send_async(
         return HttpResponse(response.status_code, response.headers, body)
     except Exception as exc:  # any transport failure is "unreachable", never a crash
         return _failure(exc, deadline)
+
+
+class HttpClients:
+    """The httpx clients of one outbound caller: the injected ones, else its own.
+
+    Its own clients are made on first use: one sync client, and one async client per
+    event loop (an ``AsyncClient`` is bound to the loop it first ran on).  Redirects
+    are never followed.  :meth:`close` and :meth:`aclose` close only its own clients;
+    injected ones belong to the caller.
+    """
+
+    def __init__(
+        self,
+        sync: httpx.Client | None,
+        async_: httpx.AsyncClient | None,
+        *,
+        timeout: float,
+        async_keepalive: bool = True,
+    ) -> None:
+        self._sync = sync
+        self._async = async_
+        self._timeout = timeout
+        self._async_keepalive = async_keepalive
+        self._owned_sync: httpx.Client | None = None
+        self._owned_async: tuple[asyncio.AbstractEventLoop, httpx.AsyncClient] | None = None
+        self._lock = threading.Lock()
+
+    def sync(self) -> httpx.Client:
+        """The sync client: the injected one, else this caller's own."""
+        if self._sync is not None:
+            return self._sync
+        with self._lock:
+            if self._owned_sync is None:
+                self._owned_sync = httpx.Client(timeout=self._timeout, follow_redirects=False)
+            return self._owned_sync
+
+    def async_(self) -> httpx.AsyncClient:
+        """The async client for the running loop: the injected one, else one of its own."""
+        if self._async is not None:
+            return self._async
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            if self._owned_async is None or self._owned_async[0] is not loop:
+                # httpx's default pool, or the same without keep-alive.
+                keepalive = 20 if self._async_keepalive else 0
+                client = httpx.AsyncClient(
+                    timeout=self._timeout,
+                    follow_redirects=False,
+                    limits=httpx.Limits(max_connections=100, max_keepalive_connections=keepalive),
+                )
+                self._owned_async = (loop, client)
+            return self._owned_async[1]
+
+    def close(self) -> None:
+        """Close the sync client made here (not an injected one)."""
+        with self._lock:
+            owned, self._owned_sync = self._owned_sync, None
+        if owned is not None:
+            owned.close()
+
+    async def aclose(self) -> None:
+        """Close every client made here; the async one only on the loop it belongs to."""
+        self.close()
+        with self._lock:
+            owned, self._owned_async = self._owned_async, None
+        if owned is not None and owned[0] is asyncio.get_running_loop():
+            await owned[1].aclose()

@@ -22,14 +22,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
 import httpx
 
-from okta_guard._http import send_async, send_sync
+from okta_guard._http import HttpClients, send_async, send_sync
 from okta_guard._sansio import Deadline, HttpRequest, HttpResponse, drive, drive_async
 from okta_guard.call.auth_methods import PrivateKeyInput, Secret, build_authenticator
 from okta_guard.call.config import (
@@ -207,11 +206,12 @@ class TokenClient:
             settings=store_settings,
             clock=clock,
         )
-        self._http_client = http_client
-        self._async_http_client = async_http_client
-        self._owned_sync: httpx.Client | None = None
-        self._owned_async: tuple[asyncio.AbstractEventLoop, httpx.AsyncClient] | None = None
-        self._lock = threading.Lock()
+        self._http = HttpClients(
+            http_client,
+            async_http_client,
+            timeout=self._timeout,
+            async_keepalive=False,  # tokens come about hourly: no socket outlives its loop
+        )
         self._auth = TokenAuth(self)
 
     # -- construction helpers -------------------------------------------------------
@@ -397,18 +397,11 @@ class TokenClient:
 
     def close(self) -> None:
         """Close the httpx clients this client created (not the ones passed in)."""
-        with self._lock:
-            owned, self._owned_sync = self._owned_sync, None
-        if owned is not None:
-            owned.close()
+        self._http.close()
 
     async def aclose(self) -> None:
         """Close every httpx client this client created."""
-        self.close()
-        with self._lock:
-            owned, self._owned_async = self._owned_async, None
-        if owned is not None and owned[0] is asyncio.get_running_loop():
-            await owned[1].aclose()
+        await self._http.aclose()
 
     def __enter__(self) -> TokenClient:
         return self
@@ -474,30 +467,6 @@ class TokenClient:
             rand=self._rand,
         )
 
-    def _sync_http(self) -> httpx.Client:
-        if self._http_client is not None:
-            return self._http_client
-        with self._lock:
-            if self._owned_sync is None:
-                self._owned_sync = httpx.Client(timeout=self._timeout, follow_redirects=False)
-            return self._owned_sync
-
-    def _async_http(self) -> httpx.AsyncClient:
-        if self._async_http_client is not None:
-            return self._async_http_client
-        loop = asyncio.get_running_loop()
-        with self._lock:
-            # An AsyncClient is bound to the loop it first ran on; make one per loop.  No
-            # keep-alive: tokens are fetched about hourly, and no socket may outlive its loop.
-            if self._owned_async is None or self._owned_async[0] is not loop:
-                client = httpx.AsyncClient(
-                    timeout=self._timeout,
-                    follow_redirects=False,
-                    limits=httpx.Limits(max_keepalive_connections=0),
-                )
-                self._owned_async = (loop, client)
-            return self._owned_async[1]
-
     def _lead_sync(self, flight: TokenFlight, deadline: Deadline) -> ServiceToken:
         key = self.cache_key
         try:
@@ -546,7 +515,7 @@ class TokenClient:
         return answer
 
     def _drive_sync(self, deadline: Deadline) -> Success | Fatal:
-        http = self._sync_http()
+        http = self._http.sync()
 
         def send(request: HttpRequest, deadline: Deadline) -> HttpResponse:
             answer = send_sync(http, request, self._attempt(deadline))
@@ -555,7 +524,7 @@ class TokenClient:
         return drive(self._flow(), send, deadline=deadline, sleep=self._sleep)
 
     async def _drive_async(self, deadline: Deadline) -> Success | Fatal:
-        http = self._async_http()
+        http = self._http.async_()
 
         async def send(request: HttpRequest, deadline: Deadline) -> HttpResponse:
             attempt = self._attempt(deadline)

@@ -24,14 +24,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import httpx
 
-from okta_guard._http import send_async, send_sync
+from okta_guard._http import HttpClients, send_async, send_sync
 from okta_guard._retry import retry_after_seconds
 from okta_guard._sansio import DEADLINE_PASSED, Deadline, HttpRequest, HttpResponse
 from okta_guard.call.auth_methods import PrivateKeyInput, Secret, build_authenticator
@@ -129,11 +128,11 @@ class IntrospectionClient:
         if not _finite_positive(self._deadline):
             raise ConfigurationError("deadline must be a finite, positive number of seconds.")
         self._cap = max_answer_bytes
-        self._http_client = http_client
-        self._async_http_client = async_http_client
-        self._owned_sync: httpx.Client | None = None
-        self._owned_async: tuple[asyncio.AbstractEventLoop, httpx.AsyncClient] | None = None
-        self._lock = threading.Lock()
+        self._http = HttpClients(
+            http_client,
+            async_http_client,
+            timeout=self._timeout,
+        )
 
     @classmethod
     def from_env(
@@ -237,7 +236,7 @@ class IntrospectionClient:
         request = self._request(token)
         if deadline.expired():  # pragma: no cover - a zero deadline is refused at construction
             return self._answer(DEADLINE_PASSED)
-        return self._answer(send_sync(self._sync_http(), request, deadline))
+        return self._answer(send_sync(self._http.sync(), request, deadline))
 
     async def introspect_async(self, token: str) -> IntrospectionAnswer:
         """Ask whether ``token`` is active without blocking the loop."""
@@ -245,7 +244,7 @@ class IntrospectionClient:
         request = self._request(token)
         try:
             response = await asyncio.wait_for(
-                send_async(self._async_http(), request, deadline), deadline.remaining()
+                send_async(self._http.async_(), request, deadline), deadline.remaining()
             )
         except asyncio.TimeoutError:
             response = DEADLINE_PASSED
@@ -253,35 +252,10 @@ class IntrospectionClient:
 
     # -- clients -----------------------------------------------------------------------
 
-    def _sync_http(self) -> httpx.Client:
-        if self._http_client is not None:
-            return self._http_client
-        with self._lock:
-            if self._owned_sync is None:
-                self._owned_sync = httpx.Client(timeout=self._timeout, follow_redirects=False)
-            return self._owned_sync
-
-    def _async_http(self) -> httpx.AsyncClient:
-        if self._async_http_client is not None:
-            return self._async_http_client
-        loop = asyncio.get_running_loop()
-        with self._lock:
-            if self._owned_async is None or self._owned_async[0] is not loop:
-                client = httpx.AsyncClient(timeout=self._timeout, follow_redirects=False)
-                self._owned_async = (loop, client)
-            return self._owned_async[1]
-
     def close(self) -> None:
         """Close the sync httpx client this client created."""
-        with self._lock:
-            owned, self._owned_sync = self._owned_sync, None
-        if owned is not None:
-            owned.close()
+        self._http.close()
 
     async def aclose(self) -> None:
         """Close every httpx client this client created."""
-        self.close()
-        with self._lock:
-            owned, self._owned_async = self._owned_async, None
-        if owned is not None and owned[0] is asyncio.get_running_loop():
-            await owned[1].aclose()
+        await self._http.aclose()
