@@ -143,6 +143,21 @@ class DPoPVerification:
 
     # -- verification ------------------------------------------------------------------------
 
+    def _parsed(self, token: str) -> ParsedToken:
+        """``token``'s checked structure and header (size, JWS, algorithm, ``typ``).
+
+        The one parse of a token not cached, for Bearer and DPoP-bound tokens alike.
+        """
+        parsed = parse_token(
+            token,
+            max_size=self._max_token_size,
+            algorithms=self._algorithms,
+            header_cache=self._headers,
+        )
+        if parsed.typ is not None or self._strict:
+            check_typ(parsed.typ, strict=self._strict)
+        return parsed
+
     def _bound_cached_or_parsed(self, token: str, now: float) -> AccessToken | ParsedToken:
         if self._dpop_mode == "disabled":
             raise InvalidTokenError(
@@ -154,15 +169,7 @@ class DPoPVerification:
             if hit is not None:
                 self._hits += 1
                 return hit
-        parsed = parse_token(
-            token,
-            max_size=self._max_token_size,
-            algorithms=self._algorithms,
-            header_cache=self._headers,
-        )
-        if parsed.typ is not None or self._strict:
-            check_typ(parsed.typ, strict=self._strict)
-        return parsed
+        return self._parsed(token)
 
     def _finish_bound(self, token: str, parsed: ParsedToken, entry: KeyEntry) -> AccessToken:
         if entry.alg is not None and entry.alg != parsed.alg:

@@ -33,7 +33,7 @@ from okta_guard.models import AccessToken
 from okta_guard.settings import env_list, issuer_from_domain, issuer_from_env
 from okta_guard.settings import validate_issuer as _validate_issuer
 from okta_guard.verify.bound import BoundTokenCache, DPoPVerification
-from okta_guard.verify.claims import ClaimRules, check_claims, check_typ
+from okta_guard.verify.claims import ClaimRules, check_claims
 from okta_guard.verify.dpop import DPOP_ALGORITHMS, DPOP_MODES, DPoPChecker, DPoPMode
 from okta_guard.verify.introspection import Introspector
 from okta_guard.verify.jws import (
@@ -41,7 +41,6 @@ from okta_guard.verify.jws import (
     CheckedHeader,
     ParsedToken,
     decode_payload,
-    parse_token,
     reject,
     verify_signature,
 )
@@ -423,15 +422,7 @@ class TokenVerifier(DPoPVerification):
             hit = self._cached(token, now)
             if hit is not None:
                 return hit
-        parsed = parse_token(
-            token,
-            max_size=self._max_token_size,
-            algorithms=self._algorithms,
-            header_cache=self._headers,
-        )
-        if parsed.typ is not None or self._strict:
-            check_typ(parsed.typ, strict=self._strict)
-        return parsed
+        return self._parsed(token)
 
     def verify(self, token: str) -> AccessToken:
         """Verify ``token`` (the bare JWT, without ``Bearer``) and return its :class:`AccessToken`.
