@@ -249,36 +249,40 @@ def _no_key(kid: str, now: float) -> None:
 
 
 def test_token_cache_unit() -> None:
-    cache = VerifiedTokenCache(2)
-    assert cache.get(b"x" * 40, NOW, 0, _no_key, _no_key) is None
+    cache = VerifiedTokenCache(2, fresh_key=_no_key, current_key=_no_key)
+    assert cache.lookup(b"x" * 40, NOW) is None
+    assert cache.lookup(None) is None and cache.lookup(123) is None
     assert cache.purge_kids(frozenset({"k"})) == 0
     assert len(VerifiedTokenCache(0)) == 0
 
 
 def _verdict(raw: bytes, key: Any) -> Any:
-    from okta_guard.verify.verdict_cache import CachedVerdict
 
     access = verifier().verify(token())
-    return CachedVerdict(raw.decode(), raw, access, NOW + 3600, float("-inf"), "k", key)
+    return VerifiedTokenCache(1).verdict(raw.decode(), access, NOW + 3600, float("-inf"), "k", key)
 
 
 def test_token_cache_compares_the_whole_token_not_only_its_slot() -> None:
     from okta_guard.verify.verdict_cache import KEY_BYTES
 
     key = object()
-    cache = VerifiedTokenCache(8)
+    fresh = lambda kid, now: key  # noqa: E731
+    cache = VerifiedTokenCache(8, fresh_key=fresh, current_key=fresh)
     good = b"A" * 300 + b"same-tail-16byte"
     forged = b"B" * 300 + b"same-tail-16byte"  # same last KEY_BYTES bytes, other token
     assert good[-KEY_BYTES:] == forged[-KEY_BYTES:]
     cache.put(_verdict(good, key))
-    fresh = lambda kid, now: key  # noqa: E731
-    assert cache.get(good, NOW, 0, fresh, fresh) is not None
-    assert cache.get(good.decode(), NOW, 0, fresh, fresh) is not None  # both forms hit
-    assert cache.get(forged, NOW, 0, fresh, fresh) is None
-    assert cache.get(forged.decode(), NOW, 0, fresh, fresh) is None
+    assert cache.lookup(good, NOW) is not None
+    assert cache.lookup(b"Bearer " + good, NOW) is not None  # the header's form
+    assert cache.lookup(good.decode(), NOW) is not None  # both forms hit
+    assert cache.lookup(b"bearer " + good, NOW) is None  # only the exact header form
+    assert cache.lookup(b"Bearer  " + good, NOW) is None
+    assert cache.lookup(forged, NOW) is None
+    assert cache.lookup(b"Bearer " + forged, NOW) is None
+    assert cache.lookup(forged.decode(), NOW) is None
     assert cache.find(forged) is None
     cache.discard(forged)  # another token sharing the slot is not dropped
-    assert cache.get(good, NOW, 0, fresh, fresh) is not None
+    assert cache.lookup(good, NOW) is not None
     cache.discard(good)
     assert len(cache) == 0
 
@@ -286,11 +290,11 @@ def test_token_cache_compares_the_whole_token_not_only_its_slot() -> None:
 def test_token_cache_evicts_the_oldest_unless_it_was_hit() -> None:
     key = object()
     fresh = lambda kid, now: key  # noqa: E731
-    cache = VerifiedTokenCache(2)
+    cache = VerifiedTokenCache(2, fresh_key=fresh, current_key=fresh)
     first, second, third = (bytes([65 + i]) * 64 for i in range(3))
     cache.put(_verdict(first, key))
     cache.put(_verdict(second, key))
-    assert cache.get(first, NOW, 0, fresh, fresh) is not None  # first gets a second chance
+    assert cache.lookup(first, NOW) is not None  # first gets a second chance
     cache.put(_verdict(third, key))
     assert len(cache) == 2
     assert cache.find(first) is not None and cache.find(second) is None
@@ -443,27 +447,27 @@ def test_token_cache_survives_concurrent_hits_and_purges() -> None:
     import threading
 
     from okta_guard.verify.keyset import KeyEntry
-    from okta_guard.verify.verdict_cache import CachedVerdict
 
-    cache = VerifiedTokenCache(500)
     at = verifier().verify(token())
     keys = {f"k{i % 5}": KeyEntry(f"k{i % 5}", "n", "e", None, None) for i in range(5)}  # type: ignore[arg-type]
-    raws = [f"token-{i:04d}".encode() * 3 for i in range(500)]  # distinct last 16 bytes
-    for i, raw in enumerate(raws):
-        kid = f"k{i % 5}"
-        cache.put(CachedVerdict(raw.decode(), raw, at, NOW + 3600, float("-inf"), kid, keys[kid]))
-    assert len(cache) == 500
-    stop = threading.Event()
-    errors: list[BaseException] = []
 
     def lookup(kid: str, now: float) -> Any:
         return keys.get(kid)
+
+    cache = VerifiedTokenCache(500, leeway=60, fresh_key=lookup, current_key=lookup)
+    raws = [f"token-{i:04d}".encode() * 3 for i in range(500)]  # distinct last 16 bytes
+    for i, raw in enumerate(raws):
+        kid = f"k{i % 5}"
+        cache.put(cache.verdict(raw.decode(), at, NOW + 3600, float("-inf"), kid, keys[kid]))
+    assert len(cache) == 500
+    stop = threading.Event()
+    errors: list[BaseException] = []
 
     def hits() -> None:
         try:
             while not stop.is_set():
                 for raw in raws:
-                    cache.get(raw, NOW, 60, lookup, lookup)
+                    cache.lookup(raw, NOW)
         except BaseException as exc:  # pragma: no cover - reported below
             errors.append(exc)
 

@@ -20,11 +20,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from okta_guard.errors import ConfigurationError, OktaGuardError
 from okta_guard.models import AccessToken
 from okta_guard.protect.authenticate import (
-    MIDDLEWARE_KEY,
-    VERIFIER_KEY,
     request_credentials,
     set_anonymous,
     set_authenticated,
+    set_middleware,
 )
 from okta_guard.protect.bearer import (
     form_has_access_token,
@@ -154,10 +153,8 @@ class OktaGuardMiddleware:
         ):
             await metadata.serve(scope, receive, send, self.app)
             return
-        scope[VERIFIER_KEY] = self.verifier
-        scope[MIDDLEWARE_KEY] = self
         if self._exclusions is not None and self._exclusions.excludes(scope):
-            set_anonymous(scope, keep_user=True)
+            set_anonymous(scope, self, keep_user=True)
             await self.app(scope, receive, send)
             return
         try:
@@ -166,24 +163,19 @@ class OktaGuardMiddleware:
             if query and query_has_access_token(query):
                 raise token_in_url_error()
             token: AccessToken | None = None
-            if (
-                self._verify_cached is not None
-                and authorization is not None
-                and not form
-                and authorization.startswith(b"Bearer ")
-            ):
-                # A token accepted before is plain base64url, so the strict parse would
-                # return exactly these bytes; anything else simply misses.
-                token = self._verify_cached(authorization[7:])
+            if self._verify_cached is not None and authorization is not None and not form:
+                # The whole header value: a cached verdict holds "Bearer <token>" as bytes.
+                token = self._verify_cached(authorization)
             if token is None:
                 token, receive = await self._authenticate(scope, receive)
-            if token is None:
-                set_anonymous(scope)
-            else:
-                set_authenticated(scope, token)
         except OktaGuardError as exc:
+            set_middleware(scope, self)
             await self._deny(scope, receive, send, exc)
             return
+        if token is None:
+            set_anonymous(scope, self)
+        else:
+            set_authenticated(scope, token, self)
         await self.app(scope, receive, send)
 
     async def _authenticate(

@@ -174,7 +174,7 @@ class DPoPVerification:
     def _finish_bound(self, token: str, parsed: ParsedToken, entry: KeyEntry) -> AccessToken:
         if entry.alg is not None and entry.alg != parsed.alg:
             raise reject("alg_not_allowed")
-        if not verify_signature(parsed, entry.key):
+        if not verify_signature(parsed, entry.key, entry.signature_size):
             raise reject("bad_signature")
         claims: dict[str, Any] = decode_payload(parsed)
         cnf = claims.pop("cnf", None)

@@ -285,7 +285,7 @@ def parse_token(
     )
 
 
-def verify_signature(parsed: ParsedToken, key: RSAPublicKey) -> bool:
+def verify_signature(parsed: ParsedToken, key: RSAPublicKey, size: int | None = None) -> bool:
     """Tell whether ``parsed`` carries a valid RSASSA-PKCS1-v1_5 signature by ``key``.
 
     The check follows RFC 8017 §8.2.2 by *encoding and comparing*: OpenSSL
@@ -294,10 +294,12 @@ def verify_signature(parsed: ParsedToken, key: RSAPublicKey) -> bool:
     allowlisted) ``alg`` and the signing input - no ASN.1 is parsed, so
     malleable encodings cannot slip through.  It is as strict as
     ``RSAPublicKey.verify`` and measurably cheaper per call.  The signature
-    must be exactly as long as the modulus.
+    must be exactly as long as the modulus (``size`` bytes, when the caller knows it).
     """
     spec = SUPPORTED_ALGORITHMS.get(parsed.alg)
-    if spec is None or len(parsed.signature) != (key.key_size + 7) // 8:
+    if size is None:
+        size = (key.key_size + 7) // 8
+    if spec is None or len(parsed.signature) != size:
         return False
     digest, prefix = spec
     try:

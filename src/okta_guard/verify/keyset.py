@@ -54,6 +54,13 @@ class KeyEntry:
     e: str
     alg: str | None
     key: RSAPublicKey = field(repr=False, compare=False)
+    #: The length of the key's signatures in bytes (its modulus' length), read once here
+    #: rather than through ``key.key_size`` on every signature check.
+    signature_size: int = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        size = (self.key.key_size + 7) // 8 if self.key is not None else 0
+        object.__setattr__(self, "signature_size", size)
 
 
 @dataclass(frozen=True)

@@ -1,17 +1,17 @@
 """The verified-token cache: a token seen before costs a short lookup and one comparison.
 
-Every accepted token is kept in both forms it arrives in, the string (``verify``) and
-the header's ASCII bytes (the middleware), under two slots: the last :data:`KEY_BYTES`
-characters of each form (the end of its RSA signature, which only the issuer's key
-produces for a token that verifies).  A look-up takes the slot of the form it is
-given and compares the whole token in that same form, so it never converts, copies
-or hashes the ~700-byte token.  Each :class:`CachedVerdict` also holds the
-:class:`~okta_guard.models.AccessToken`, its ``exp``/``nbf``, its ``kid`` and the
-:class:`~okta_guard.verify.keyset.KeyEntry` that verified it.  Time and key are
-re-checked on every hit, so a verdict never outlives its token or its key.  Memory is
-bounded: ``maxsize`` verdicts, evicted oldest first with a second chance for those hit
-since.  Only accepted tokens are cached, so a flood of junk evicts nobody; two accepted
-tokens with the same tail simply take turns in one slot.
+Every accepted token is kept in the two forms it arrives in: the string (``verify``)
+and the ``Authorization`` header's bytes, ``Bearer <token>`` (the middleware), each under
+a slot made of its last :data:`KEY_BYTES` characters (the end of its RSA signature,
+which only the issuer's key produces for a token that verifies).  A look-up takes the
+slot of the form it is given and compares the whole value in that same form, so it
+never converts, slices, copies or hashes the ~700-byte token.  Each
+:class:`CachedVerdict` also holds the :class:`~okta_guard.models.AccessToken`, its
+``exp``/``nbf``, its ``kid`` and the :class:`~okta_guard.verify.keyset.KeyEntry` that
+verified it.  Time and key are re-checked on every hit, so a verdict never outlives its
+token or its key.  Memory is bounded: ``maxsize`` verdicts, evicted oldest first with a
+second chance for those hit since.  Only accepted tokens are cached, so a flood of junk
+evicts nobody; two accepted tokens with the same tail simply take turns in one slot.
 
 It is a plain ``dict`` rather than a ``cachetools`` cache or an ``OrderedDict`` (whose
 ``get`` alone costs twice a ``dict``'s): a hit is a few C calls, well under a
@@ -21,45 +21,83 @@ microsecond, and needs no lock (writes take one).
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from typing import NamedTuple
 
 from okta_guard.models import AccessToken
 from okta_guard.verify.keyset import KeyEntry
 
-__all__ = ["KEY_BYTES", "CachedVerdict", "VerifiedTokenCache"]
+__all__ = ["BEARER_PREFIX", "KEY_BYTES", "CachedVerdict", "KeyCheck", "VerifiedTokenCache"]
 
 #: How many trailing characters of a token key its slots (16 base64url characters: 96 bits
 #: of RSA signature).
 KEY_BYTES = 16
+#: What precedes the token in the header form of a verdict.
+BEARER_PREFIX = b"Bearer "
+_PREFIX_LEN = len(BEARER_PREFIX)
+
+#: ``(kid, now) -> KeyEntry | None``: a key lookup of the key cache.
+KeyCheck = Callable[[str, float], "KeyEntry | None"]
 
 
 class CachedVerdict(NamedTuple):
-    """One accepted token (as text and as bytes): the result and what it depended on."""
+    """One accepted token (as text and as its header's bytes): the result and what it
+    depended on.  ``since <= now < until`` is its validity in time, leeway included."""
 
     text: str
-    raw: bytes
+    header: bytes
     token: AccessToken
-    exp: float
-    nbf: float
+    since: float
+    until: float
     kid: str
     key: KeyEntry
 
 
 def _same(verdict: CachedVerdict, token: str | bytes) -> bool:
-    """Whether ``token`` is the verdict's token, compared in its own form (str or bytes)."""
-    return verdict.raw == token if type(token) is bytes else verdict.text == token
+    """Whether ``token`` is the verdict's token, compared in its own form.
+
+    A ``str`` is the bare token; ``bytes`` are the header value ``Bearer <token>`` or,
+    rarely, the bare token's bytes.
+    """
+    if type(token) is str:
+        return verdict.text == token
+    header = verdict.header
+    return header == token or (
+        len(token) == len(header) - _PREFIX_LEN and header[_PREFIX_LEN:] == token
+    )
 
 
 class VerifiedTokenCache:
     """A thread-safe, bounded cache of :class:`CachedVerdict`, looked up by ``str`` or ``bytes``.
 
-    ``maxsize=0`` disables caching.
+    Args:
+        maxsize: how many verdicts to keep (``0`` disables caching).
+        leeway: the clock skew allowed on ``exp`` and ``nbf``, in seconds.
+        fresh_key: the key cache's lock-free lookup of a key in a fresh key set (``None``
+            when a refresh is due).
+        current_key: the careful lookup, consulted only when ``fresh_key`` fails.
+        clock: the time source for :meth:`lookup` calls without ``now``.
     """
 
-    def __init__(self, maxsize: int) -> None:
+    def __init__(
+        self,
+        maxsize: int,
+        *,
+        leeway: float = 0.0,
+        fresh_key: KeyCheck | None = None,
+        current_key: KeyCheck | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.maxsize = max(0, int(maxsize))
-        # Two slots per verdict: text[-KEY_BYTES:] (a str) and raw[-KEY_BYTES:] (bytes).
+        self.leeway = leeway
+        self._fresh_key: KeyCheck = fresh_key or _no_key
+        self._current_key: KeyCheck = current_key or _no_key
+        self._clock = clock
+        #: Look-ups answered from the cache (a plain integer: a lock would cost more than
+        #: the hit; under heavy thread contention it may undercount slightly).
+        self.hits = 0
+        # Two slots per verdict: text[-KEY_BYTES:] (a str) and header[-KEY_BYTES:] (bytes).
         self._entries: dict[str | bytes, CachedVerdict] = {}
         self._hit: set[str | bytes] = set()
         self._verdicts = 0
@@ -75,33 +113,36 @@ class VerifiedTokenCache:
             return verdict
         return None
 
-    def get(
-        self,
-        token: str | bytes,
-        now: float,
-        leeway: float,
-        fresh_key: Callable[[str, float], KeyEntry | None],
-        current_key: Callable[[str, float], KeyEntry | None],
-    ) -> AccessToken | None:
-        """The cached :class:`AccessToken` if still valid at ``now`` with the same key, else None.
+    def lookup(self, token: object, now: float | None = None) -> AccessToken | None:
+        """The cached :class:`AccessToken` if still valid (at ``now``, default the clock's
+        time) with the same key, else ``None``; never raises.
 
-        ``fresh_key(kid, now)`` is the lock-free key lookup of a fresh key set (``None``
-        when a refresh is due); ``current_key(kid, now)`` the careful one, consulted only
-        when that fails.  An entry whose token expired or whose key is gone is dropped.
+        ``token`` is the bare token (``str``), the ``Authorization`` header value
+        ``Bearer <token>`` (``bytes``) or the bare token's bytes; anything else misses.
+        Still valid means: not expired, past its ``nbf`` (both with the leeway), and its
+        key still the current key for its ``kid``.  An entry whose token expired or whose
+        key is gone is dropped.
         """
-        slot = token[-KEY_BYTES:]
-        verdict = self._entries.get(slot)
-        if verdict is None or (verdict.raw if type(token) is bytes else verdict.text) != token:
+        try:
+            slot = token[-KEY_BYTES:]  # type: ignore[index]
+            verdict = self._entries[slot]
+        except (KeyError, TypeError):  # never accepted, or not a token at all
             return None
-        in_time = now - leeway < verdict.exp and now + leeway >= verdict.nbf
-        if in_time and fresh_key(verdict.kid, now) is verdict.key:
+        form = verdict.header if type(token) is bytes else verdict.text
+        if form != token and not _same(verdict, token):  # type: ignore[arg-type]
+            return None
+        if now is None:
+            now = self._clock()
+        in_time = verdict.since <= now < verdict.until
+        if in_time and self._fresh_key(verdict.kid, now) is verdict.key:
             self._hit.add(slot)
+            self.hits += 1
             return verdict.token
         # Anything else (expired, key gone, stale key set, refresh due): the careful check.
-        if now - leeway >= verdict.exp:
+        if now >= verdict.until:
             self._drop(verdict)
             return None
-        current = current_key(verdict.kid, now)
+        current = self._current_key(verdict.kid, now)
         if current is None:
             return None  # keys unusable or due for a refresh: verify in full
         if current is not verdict.key:
@@ -110,14 +151,23 @@ class VerifiedTokenCache:
         if not in_time:
             return None  # not valid yet (nbf)
         self._hit.add(slot)
+        self.hits += 1
         return verdict.token
+
+    def verdict(
+        self, text: str, token: AccessToken, exp: float, nbf: float, kid: str, key: KeyEntry
+    ) -> CachedVerdict:
+        """The verdict for the accepted token ``text`` (its header form and its validity in
+        time, with this cache's leeway, are derived here)."""
+        header = BEARER_PREFIX + text.encode("ascii")
+        return CachedVerdict(text, header, token, nbf - self.leeway, exp + self.leeway, kid, key)
 
     def put(self, verdict: CachedVerdict) -> None:
         """Remember an accepted token (evicting old entries when full)."""
         if not self.maxsize:
             return
         entries, hit = self._entries, self._hit
-        slots = (verdict.text[-KEY_BYTES:], verdict.raw[-KEY_BYTES:])
+        slots = _slots(verdict)
         with self._lock:
             for slot in slots:  # the same token again, or another with the same tail
                 present = entries.get(slot)
@@ -128,7 +178,7 @@ class VerifiedTokenCache:
             self._verdicts += 1
             while self._verdicts > self.maxsize:
                 old = entries[next(iter(entries))]
-                old_slots = (old.text[-KEY_BYTES:], old.raw[-KEY_BYTES:])
+                old_slots = _slots(old)
                 if hit.intersection(old_slots):  # used since last looked at: a second chance
                     hit.difference_update(old_slots)
                     for slot in old_slots:
@@ -138,7 +188,7 @@ class VerifiedTokenCache:
 
     def _unlink(self, verdict: CachedVerdict) -> None:
         """Drop ``verdict`` from both its slots, if it is still there (the lock is held)."""
-        slots = (verdict.text[-KEY_BYTES:], verdict.raw[-KEY_BYTES:])
+        slots = _slots(verdict)
         if self._entries.get(slots[0]) is not verdict:
             return
         for slot in slots:
@@ -174,3 +224,11 @@ class VerifiedTokenCache:
             self._entries.clear()
             self._hit.clear()
             self._verdicts = 0
+
+
+def _slots(verdict: CachedVerdict) -> tuple[str, bytes]:
+    return verdict.text[-KEY_BYTES:], verdict.header[-KEY_BYTES:]
+
+
+def _no_key(kid: str, now: float) -> KeyEntry | None:
+    return None
