@@ -145,12 +145,7 @@ class OktaGuardMiddleware:
                 await self.app(scope, receive, send)
             return
         metadata = self.metadata
-        if (
-            metadata is not None
-            and kind == "http"
-            and scope["path"].endswith(metadata.path)  # cheap first: most paths are not it
-            and route_path(scope) == metadata.path
-        ):
+        if metadata is not None and kind == "http" and route_path(scope) == metadata.path:
             await metadata.serve(scope, receive, send, self.app)
             return
         if self._exclusions is not None and self._exclusions.excludes(scope):

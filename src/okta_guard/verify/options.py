@@ -8,8 +8,18 @@ from urllib.parse import urlsplit
 
 from okta_guard.errors import ConfigurationError
 from okta_guard.settings import is_loopback_host
+from okta_guard.verify.claims import ClaimRules
+from okta_guard.verify.key_policy import PolicyConfig
 
-__all__ = ["audiences_of", "checked_jwks_uri", "checked_origin", "positive_seconds"]
+__all__ = [
+    "audiences_of",
+    "checked_algorithms",
+    "checked_jwks_uri",
+    "checked_origin",
+    "claim_rules",
+    "key_policy_config",
+    "positive_seconds",
+]
 
 
 def positive_seconds(name: str, value: float, *, allow_zero: bool = True) -> float:
@@ -69,3 +79,73 @@ def checked_origin(origin: str) -> str:
             "(scheme and host, optional port, no path; the app's root_path is added)."
         )
     return f"{parts.scheme}://{parts.netloc}"
+
+
+def checked_algorithms(algorithms: str | Iterable[str], supported: Iterable[str]) -> frozenset[str]:
+    """The allowed ``alg`` values: at least one, each of them ``supported``."""
+    algs = (algorithms,) if isinstance(algorithms, str) else tuple(algorithms)
+    known = frozenset(supported)
+    unsupported = [a for a in algs if a not in known]
+    if not algs or unsupported:
+        raise ConfigurationError(
+            f"Unsupported algorithms {unsupported or list(algs)!r}: okta-guard verifies "
+            f"only {sorted(known)} (Okta signs access tokens with RS256)."
+        )
+    return frozenset(algs)
+
+
+def claim_rules(
+    issuer: str,
+    audience: str | Iterable[str],
+    *,
+    leeway: float,
+    client_ids: str | Iterable[str] | None,
+    required_claims: str | Iterable[str],
+    max_token_lifetime: float | None,
+    strict_rfc9068: bool,
+) -> ClaimRules:
+    """The verifier's claim rules, each option checked (a clear error for a bad one)."""
+    allowed_ids: frozenset[str] | None = None
+    if client_ids is not None:
+        ids = (client_ids,) if isinstance(client_ids, str) else tuple(client_ids)
+        if not ids or not all(isinstance(c, str) and c for c in ids):
+            raise ConfigurationError(
+                "client_ids is empty: list the allowed client ids, or pass None to allow any."
+            )
+        allowed_ids = frozenset(ids)
+    if max_token_lifetime is not None:
+        max_token_lifetime = positive_seconds(
+            "max_token_lifetime", max_token_lifetime, allow_zero=False
+        )
+    extra = (required_claims,) if isinstance(required_claims, str) else tuple(required_claims)
+    return ClaimRules(
+        issuer=issuer,
+        audiences=frozenset(audiences_of(audience)),
+        leeway=positive_seconds("leeway", leeway),
+        client_ids=allowed_ids,
+        required_claims=extra,
+        max_token_lifetime=max_token_lifetime,
+        strict_rfc9068=bool(strict_rfc9068),
+    )
+
+
+def key_policy_config(
+    *,
+    fetch_deadline: float,
+    jwks_cooldown: float,
+    max_stale: float,
+    min_key_ttl: float,
+    max_key_ttl: float,
+) -> PolicyConfig:
+    """The key cache's tunables from the verifier's options, each checked."""
+    deadline = positive_seconds("fetch_deadline", fetch_deadline, allow_zero=False)
+    return PolicyConfig(
+        # Every fetch and every wait for one ends by the deadline; a flight whose
+        # driver vanished (its event loop closed) stops blocking others soon after.
+        deadline=deadline,
+        flight_timeout=deadline + 5.0,
+        cooldown=positive_seconds("jwks_cooldown", jwks_cooldown),
+        max_stale=positive_seconds("max_stale", max_stale),
+        min_ttl=positive_seconds("min_key_ttl", min_key_ttl),
+        max_ttl=max(positive_seconds("max_key_ttl", max_key_ttl), min_key_ttl),
+    )

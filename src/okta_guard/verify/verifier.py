@@ -33,7 +33,7 @@ from okta_guard.models import AccessToken
 from okta_guard.settings import env_list, issuer_from_domain, issuer_from_env
 from okta_guard.settings import validate_issuer as _validate_issuer
 from okta_guard.verify.bound import BoundTokenCache, DPoPVerification
-from okta_guard.verify.claims import ClaimRules, check_claims
+from okta_guard.verify.claims import check_claims
 from okta_guard.verify.dpop import DPOP_ALGORITHMS, DPOP_MODES, DPoPChecker, DPoPMode
 from okta_guard.verify.introspection import Introspector
 from okta_guard.verify.jws import (
@@ -45,12 +45,14 @@ from okta_guard.verify.jws import (
     verify_signature,
 )
 from okta_guard.verify.key_cache import KeyCache
-from okta_guard.verify.key_policy import PolicyConfig
 from okta_guard.verify.keyset import KeyEntry
 from okta_guard.verify.options import (
     audiences_of,
+    checked_algorithms,
     checked_jwks_uri,
     checked_origin,
+    claim_rules,
+    key_policy_config,
     positive_seconds,
 )
 from okta_guard.verify.replay import ReplayStore
@@ -168,42 +170,20 @@ class TokenVerifier(DPoPVerification):
         self._audience: str | tuple[str, ...] = (
             audience if isinstance(audience, str) else audiences_of(audience)
         )
-        audiences = audiences_of(audience)
-        algs = (algorithms,) if isinstance(algorithms, str) else tuple(algorithms)
-        unsupported = [a for a in algs if a not in SUPPORTED_ALGORITHMS]
-        if not algs or unsupported:
-            raise ConfigurationError(
-                f"Unsupported algorithms {unsupported or list(algs)!r}: okta-guard verifies "
-                f"only {sorted(SUPPORTED_ALGORITHMS)} (Okta signs access tokens with RS256)."
-            )
-        if client_ids is not None:
-            ids = (client_ids,) if isinstance(client_ids, str) else tuple(client_ids)
-            if not ids or not all(isinstance(c, str) and c for c in ids):
-                raise ConfigurationError(
-                    "client_ids is empty: list the allowed client ids, or pass None to allow any."
-                )
-            allowed_ids: frozenset[str] | None = frozenset(ids)
-        else:
-            allowed_ids = None
-        if max_token_lifetime is not None:
-            max_token_lifetime = positive_seconds(
-                "max_token_lifetime", max_token_lifetime, allow_zero=False
-            )
+        self._algorithms = checked_algorithms(algorithms, SUPPORTED_ALGORITHMS)
         if not isinstance(max_token_size, int) or max_token_size < 256:
             raise ConfigurationError("max_token_size must be an integer of at least 256 bytes.")
         if not isinstance(token_cache_size, int) or token_cache_size < 0:
             raise ConfigurationError("token_cache_size must be a non-negative integer.")
-        extra = (required_claims,) if isinstance(required_claims, str) else tuple(required_claims)
-        self._rules = ClaimRules(
-            issuer=self._issuer,
-            audiences=frozenset(audiences),
-            leeway=positive_seconds("leeway", leeway),
-            client_ids=allowed_ids,
-            required_claims=extra,
+        self._rules = claim_rules(
+            self._issuer,
+            audience,
+            leeway=leeway,
+            client_ids=client_ids,
+            required_claims=required_claims,
             max_token_lifetime=max_token_lifetime,
-            strict_rfc9068=bool(strict_rfc9068),
+            strict_rfc9068=strict_rfc9068,
         )
-        self._algorithms = frozenset(algs)
         self._max_token_size = max_token_size
         self._clock = clock
         self._bound = BoundTokenCache(token_cache_size)
@@ -220,16 +200,12 @@ class TokenVerifier(DPoPVerification):
         )
         self._headers: dict[bytes, CheckedHeader] = {}
         fetch_timeout = positive_seconds("timeout", timeout, allow_zero=False)
-        deadline = positive_seconds("fetch_deadline", fetch_deadline, allow_zero=False)
-        config = PolicyConfig(
-            # Every fetch and every wait for one ends by the deadline; a flight whose
-            # driver vanished (its event loop closed) stops blocking others soon after.
-            deadline=deadline,
-            flight_timeout=deadline + 5.0,
-            cooldown=positive_seconds("jwks_cooldown", jwks_cooldown),
-            max_stale=positive_seconds("max_stale", max_stale),
-            min_ttl=positive_seconds("min_key_ttl", min_key_ttl),
-            max_ttl=max(positive_seconds("max_key_ttl", max_key_ttl), min_key_ttl),
+        config = key_policy_config(
+            fetch_deadline=fetch_deadline,
+            jwks_cooldown=jwks_cooldown,
+            max_stale=max_stale,
+            min_key_ttl=min_key_ttl,
+            max_key_ttl=max_key_ttl,
         )
         self._keys = KeyCache(
             self._issuer,
