@@ -28,6 +28,7 @@ from typing import Any
 
 import httpx
 
+from okta_guard._flight import running_loop
 from okta_guard._http import HttpClients, send_async, send_sync
 from okta_guard._sansio import Deadline, HttpRequest, HttpResponse, drive, drive_async
 from okta_guard.call.auth_methods import PrivateKeyInput, Secret, build_authenticator
@@ -65,13 +66,6 @@ logger = logging.getLogger("okta_guard.call.client")
 
 #: Largest token endpoint answer read, in bytes (decoded); Okta's are a few KiB.
 MAX_TOKEN_RESPONSE_BYTES = 256 * 1024
-
-
-def _running_loop() -> asyncio.AbstractEventLoop | None:
-    try:
-        return asyncio.get_running_loop()
-    except RuntimeError:
-        return None
 
 
 class TokenClient:
@@ -334,7 +328,7 @@ class TokenClient:
             if isinstance(value, Lead):
                 return self._lead_sync(value.flight, deadline)
             loop = value.leader_loop
-            if loop is not None and loop is _running_loop():
+            if loop is not None and loop is running_loop():
                 # A task of the loop this thread is running leads the fetch: blocking on it
                 # would deadlock, so fetch on our own (outside the single flight).
                 return self._lead_sync(Flight(None), deadline)

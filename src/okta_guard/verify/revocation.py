@@ -39,7 +39,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from okta_guard import telemetry
-from okta_guard._flight import Flight
+from okta_guard._flight import Flight, running_loop
 from okta_guard.errors import ConfigurationError, IssuerUnavailableError, OktaGuardError
 from okta_guard.models import AccessToken
 from okta_guard.verify.introspection import IntrospectionAnswer, Introspector, check_answer
@@ -184,13 +184,6 @@ class RevocationStats:
 
 
 _Outcome = tuple[_Entry | None, OktaGuardError | None]
-
-
-def _running_loop() -> asyncio.AbstractEventLoop | None:
-    try:
-        return asyncio.get_running_loop()
-    except RuntimeError:
-        return None
 
 
 class RevocationCheck:
@@ -387,7 +380,7 @@ class RevocationCheck:
         if last is not None and self._usable(last, now, exp):
             self.stats.cache_hits += 1
             return self._decide(last, access_token)
-        flight, lead = self._join(key, _running_loop())
+        flight, lead = self._join(key, running_loop())
         entry: _Entry | None = None
         error: OktaGuardError | None = _abandoned()
         if not lead and flight.led_from_this_thread():
