@@ -33,7 +33,7 @@ import httpx
 from okta_guard._http import HttpClients, send_async, send_sync
 from okta_guard._retry import retry_after_seconds
 from okta_guard._sansio import DEADLINE_PASSED, Deadline, HttpRequest, HttpResponse
-from okta_guard.call.auth_methods import PrivateKeyInput, Secret, build_authenticator
+from okta_guard.call.auth_methods import PrivateKeyInput, client_authentication, form_post
 from okta_guard.call.config import check_client_id, checked_endpoint_url, kwargs_from_env
 from okta_guard.errors import ConfigurationError, IssuerUnavailableError
 from okta_guard.settings import issuer_from_env, validate_issuer
@@ -97,20 +97,13 @@ class IntrospectionClient:
             if introspection_url is not None
             else f"{self.issuer}/v1/introspect"
         )
-        if (
-            private_key is not None
-            and client_secret is None
-            and auth_method == ("client_secret_basic")
-        ):
-            auth_method = "private_key_jwt"
-        self.auth_method = auth_method
-        self._authenticator = build_authenticator(
+        self.auth_method, self._authenticator = client_authentication(
             auth_method,
             client_id=self.client_id,
-            secret=Secret(client_secret) if client_secret is not None else None,
+            client_secret=client_secret,
             private_key=private_key,
             key_id=key_id,
-            token_url=self.introspection_url,
+            endpoint=self.introspection_url,
             clock=clock,
         )
         if (
@@ -174,16 +167,8 @@ class IntrospectionClient:
     # -- requests ----------------------------------------------------------------------
 
     def _request(self, token: str) -> HttpRequest:
-        headers = {"Accept": "application/json"}
         form = {"token": token, "token_type_hint": "access_token"}
-        self._authenticator.apply(headers, form)
-        return HttpRequest(
-            self.introspection_url,
-            method="POST",
-            headers=headers,
-            form=tuple(form.items()),
-            max_bytes=self._cap,
-        )
+        return form_post(self._authenticator, self.introspection_url, form, max_bytes=self._cap)
 
     def _answer(self, response: HttpResponse) -> IntrospectionAnswer:
         status = response.status
