@@ -8,6 +8,8 @@ for JWT assertions the audience is the introspection URL).  It implements the
 :class:`~okta_guard.verify.introspection.Introspector` protocol that
 :class:`~okta_guard.TokenVerifier` accepts as ``introspection=``; caching, single
 flight and the outage policy are the verifier's (:mod:`okta_guard.verify.revocation`).
+Answers kept in a shared store are sealed with :attr:`IntrospectionClient.answer_sealer`,
+under a key derived from this client's credentials.
 
 Every failure is an :class:`~okta_guard.errors.IssuerUnavailableError` (503):
 network errors, timeouts (and a total deadline, so a drip-fed body cannot hold a
@@ -33,8 +35,10 @@ import httpx
 from okta_guard._http import HttpClients, send_async, send_sync
 from okta_guard._retry import retry_after_seconds
 from okta_guard._sansio import DEADLINE_PASSED, Deadline, HttpRequest, HttpResponse
+from okta_guard._seal import Sealer
 from okta_guard.call.auth_methods import PrivateKeyInput, client_authentication, form_post
 from okta_guard.call.config import check_client_id, checked_endpoint_url, kwargs_from_env
+from okta_guard.call.shared_seal import answer_sealer, credential_material
 from okta_guard.errors import ConfigurationError, IssuerUnavailableError
 from okta_guard.settings import issuer_from_env, validate_issuer
 from okta_guard.verify.introspection import IntrospectionAnswer
@@ -115,6 +119,9 @@ class IntrospectionClient:
                 "timeout must be a finite, positive number of seconds and max_answer_bytes "
                 "an integer of at least 64."
             )
+        self._answer_sealer = answer_sealer(
+            credential_material(client_secret, private_key), self.issuer
+        )
         self._clock = clock
         self._timeout = float(timeout)
         self._deadline = 2 * float(timeout) if deadline is None else float(deadline)
@@ -163,6 +170,12 @@ class IntrospectionClient:
             f"IntrospectionClient(issuer={self.issuer!r}, client_id={self.client_id!r}, "
             f"auth_method={self.auth_method!r})"
         )
+
+    @property
+    def answer_sealer(self) -> Sealer:
+        """Seals this issuer's answers in a shared store, under a key derived from this
+        client's credentials (every replica with them shares the answers)."""
+        return self._answer_sealer
 
     # -- requests ----------------------------------------------------------------------
 

@@ -9,8 +9,11 @@ its view of the store:
   no hashing, no serialisation per request;
 * any other store (``get``/``set`` and their ``_async`` forms, like the shared stores
   of :mod:`okta_guard.store`) sees a SHA-256 key per issuer and token (no token is
-  ever stored) and JSON bytes.  A store that raises, or an async one slower than
-  ``timeout``, is ignored: the caller asks the authorization server.
+  ever stored) and sealed bytes (:class:`okta_guard._seal.Sealer`, AES-256-GCM under a
+  key from the introspection client's credentials, bound to the key): whoever can
+  write to the store cannot make a revoked token active.  An entry that does not open
+  is a miss, and so is a store that raises, or an async one slower than ``timeout``:
+  the caller asks the authorization server.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Protocol
 
+from okta_guard._seal import Sealer
 from okta_guard.errors import ConfigurationError
 from okta_guard.verify.introspection import IntrospectionAnswer
 
@@ -141,15 +145,31 @@ class StoredAnswer:
 class AnswerSlots:
     """One issuer's answers in a store: the slot of a token, reads and writes (sync and async).
 
-    ``timeout`` bounds an async caller's wait for a shared store (a read or a write);
-    sync callers rely on the store's own timeouts (:class:`okta_guard.redis.RedisStore`
-    sets short socket timeouts).
+    A shared store needs ``sealer`` (the introspection client's
+    :attr:`~okta_guard.verify.introspection.SealingIntrospector.answer_sealer`): every
+    value is sealed and bound to its key, and one that does not open - altered, copied
+    from another token's key, sealed with other credentials, or written in plain text -
+    is a miss, logged at warning.  ``timeout`` bounds an async caller's wait for a shared
+    store (a read or a write); sync callers rely on the store's own timeouts
+    (:class:`okta_guard.redis.RedisStore` sets short socket timeouts).
     """
 
-    def __init__(self, store: AnswerStore, issuer: str, *, timeout: float) -> None:
+    def __init__(
+        self, store: AnswerStore, issuer: str, *, timeout: float, sealer: Sealer | None
+    ) -> None:
         self.store = store
         self.timeout = timeout
         self._local = store if isinstance(store, MemoryAnswerStore) else None
+        self._sealer: Sealer | None = None
+        if self._local is None:
+            if sealer is None:
+                raise ConfigurationError(
+                    "A shared introspection store keeps answers sealed with the introspection "
+                    "client's credentials: pass introspection=IntrospectionClient(...) (a custom "
+                    "introspector must provide answer_sealer), or leave introspection_store unset "
+                    "for the in-process store."
+                )
+            self._sealer = sealer
         self._prefix = f"{_KEY_PREFIX}{hashlib.sha256(issuer.encode()).hexdigest()[:16]}:"
 
     def key(self, token: str) -> str:
@@ -160,16 +180,35 @@ class AnswerSlots:
         """Where ``token``'s answer lives: the token itself in process, else its hashed key."""
         return token if self._local is not None else self.key(token)
 
+    def _seal(self, slot: str, entry: StoredAnswer) -> bytes:
+        sealer = self._sealer
+        if sealer is None:  # pragma: no cover - a shared store always has one
+            raise ConfigurationError("no sealer for a shared introspection store")
+        return sealer.seal(entry.dumps(), slot.encode())
+
+    def _open(self, slot: str, raw: object) -> StoredAnswer | None:
+        if raw is None or self._sealer is None:
+            return None
+        plain = self._sealer.open(raw, slot.encode())
+        entry = StoredAnswer.loads(plain) if plain is not None else None
+        if entry is None:
+            logger.warning(
+                "okta-guard: ignoring a shared introspection answer that failed authentication "
+                "(altered, moved from another key, or sealed with other credentials); asking Okta"
+            )
+        return entry
+
     def load(self, slot: str) -> StoredAnswer | None:
-        """The answer in ``slot``, or ``None`` (absent, unreadable, or the store failed)."""
+        """The answer in ``slot``, or ``None`` (absent, unsealable, or the store failed)."""
         if self._local is not None:
             found = self._local.get_object(slot)
             return found if isinstance(found, StoredAnswer) else None
         try:
-            return StoredAnswer.loads(self.store.get(slot))
+            raw = self.store.get(slot)
         except Exception:
             logger.warning("okta-guard: the introspection store failed on read; asking Okta")
             return None
+        return self._open(slot, raw)
 
     def save(self, slot: str, entry: StoredAnswer, ttl: float) -> None:
         """Keep ``entry`` in ``slot`` for ``ttl`` seconds (a failing store is logged only)."""
@@ -177,7 +216,7 @@ class AnswerSlots:
             self._local.set_object(slot, entry, ttl)
             return
         try:
-            self.store.set(slot, entry.dumps(), ttl)
+            self.store.set(slot, self._seal(slot, entry), ttl)
         except Exception:
             logger.warning("okta-guard: the introspection store failed on write")
 
@@ -187,10 +226,10 @@ class AnswerSlots:
             return self.load(slot)
         try:
             raw = await asyncio.wait_for(self.store.get_async(slot), self.timeout)
-            return StoredAnswer.loads(raw)
         except Exception:  # asyncio.TimeoutError included: a slow store is a failed one
             logger.warning("okta-guard: the introspection store failed on read; asking Okta")
             return None
+        return self._open(slot, raw)
 
     async def save_async(self, slot: str, entry: StoredAnswer, ttl: float) -> None:
         """Async :meth:`save`, waiting at most ``timeout`` for a shared store."""
@@ -198,6 +237,7 @@ class AnswerSlots:
             self.save(slot, entry, ttl)
             return
         try:
-            await asyncio.wait_for(self.store.set_async(slot, entry.dumps(), ttl), self.timeout)
+            value = self._seal(slot, entry)
+            await asyncio.wait_for(self.store.set_async(slot, value, ttl), self.timeout)
         except Exception:
             logger.warning("okta-guard: the introspection store failed on write")

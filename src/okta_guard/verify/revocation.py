@@ -3,10 +3,10 @@
 :class:`RevocationCheck` wraps an :class:`~okta_guard.verify.introspection.Introspector`
 for one verifier.  For a token that passed local verification it:
 
-1. looks in the store for a recent answer (keyed by a SHA-256 of issuer and
-   token, so no token is ever stored; answers live at most ``cache_ttl`` seconds,
-   default 30, and never beyond the token's ``exp``; an inactive answer is final
-   and kept until ``exp``);
+1. looks in the store for a recent answer (in a shared store: keyed by a SHA-256 of
+   issuer and token, so no token is ever stored, and sealed; answers live at most
+   ``cache_ttl`` seconds, default 30, and never beyond the token's ``exp``; an
+   inactive answer is final and kept until ``exp``);
 2. otherwise asks the authorization server, one request per token at a time
    (threads and asyncio tasks asking for the same token wait for the leader);
 3. decides with :func:`~okta_guard.verify.introspection.check_answer`.
@@ -18,9 +18,9 @@ are allowed: then the last *active* answer is used while it is younger than
 the server until the time its ``X-Rate-Limit-Reset`` / ``Retry-After`` names.
 
 The store is pluggable (``get``/``set`` and their ``_async`` forms, like the shared
-stores of :mod:`okta_guard.store`); what it sees, and the default in-process LRU, are
-:mod:`okta_guard.verify.answer_store`'s.  A store that raises is ignored (the server
-is asked).
+stores of :mod:`okta_guard.store`); what it sees (sealed entries bound to their key),
+and the default in-process LRU, are :mod:`okta_guard.verify.answer_store`'s.  A store
+that raises, or an entry that does not open, is ignored (the server is asked).
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ from okta_guard.verify.answer_store import (
     MemoryAnswerStore,
     StoredAnswer,
 )
-from okta_guard.verify.introspection import Introspector, check_answer
+from okta_guard.verify.introspection import Introspector, SealingIntrospector, check_answer
 
 __all__ = ["AnswerStore", "MemoryAnswerStore", "RevocationCheck", "RevocationStats"]
 
@@ -80,7 +80,9 @@ class RevocationCheck:
         cache_ttl: how long an active answer is reused (seconds; ``0`` asks every time).
         fallback: how many seconds past ``cache_ttl`` the last active answer may still
             be used while the server cannot be reached (``0``: answer 503 instead).
-        store: where answers are kept (default: a :class:`MemoryAnswerStore`).
+        store: where answers are kept (default: a :class:`MemoryAnswerStore`); a shared
+            store needs an introspector that seals its answers
+            (:class:`~okta_guard.verify.introspection.SealingIntrospector`).
         max_wait: how long a caller waits for another caller's request to the server.
         store_timeout: how long an async caller waits for the store (a read or a write)
             before going on without it (seconds).  Sync callers rely on the store's own
@@ -119,7 +121,10 @@ class RevocationCheck:
         self.cache_ttl = cache_ttl
         self.fallback = fallback
         self.store: AnswerStore = store if store is not None else MemoryAnswerStore(clock=clock)
-        self._slots = AnswerSlots(self.store, issuer, timeout=store_timeout)
+        sealer = (
+            introspector.answer_sealer if isinstance(introspector, SealingIntrospector) else None
+        )
+        self._slots = AnswerSlots(self.store, issuer, timeout=store_timeout, sealer=sealer)
         self.max_wait = max_wait
         self.store_timeout = store_timeout
         self.stats = RevocationStats()
