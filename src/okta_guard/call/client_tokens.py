@@ -84,9 +84,12 @@ class ClientTokens:
 
         Raises :class:`~okta_guard.errors.TokenRequestError` when no token can be had.
         """
-        cached = self._fresh(force_refresh)
-        if cached is not None:
-            return cached
+        if force_refresh:
+            self.invalidate()
+        else:
+            cached = self.cache.fresh(self.key, self._clock())
+            if cached is not None:
+                return cached
         deadline = Deadline(self.deadline)
         while True:
             value = self.cache.decide(self.key, self._clock(), None)
@@ -107,9 +110,12 @@ class ClientTokens:
 
     async def get_async(self, *, force_refresh: bool = False) -> ServiceToken:
         """Async :meth:`get`; shares the cache and single flight with sync callers."""
-        cached = self._fresh(force_refresh)
-        if cached is not None:
-            return cached
+        if force_refresh:
+            self.invalidate()
+        else:
+            cached = self.cache.fresh(self.key, self._clock())
+            if cached is not None:
+                return cached
         loop = asyncio.get_running_loop()
         deadline = Deadline(self.deadline)
         while True:
@@ -138,12 +144,6 @@ class ClientTokens:
                 self.shared.reject(bad)
             self.shared.forget(self.key, token)
         self.cache.invalidate(self.key, token)
-
-    def _fresh(self, force_refresh: bool) -> ServiceToken | None:
-        if force_refresh:
-            self.invalidate()
-            return None
-        return self.cache.fresh(self.key, self._clock())
 
     def _waited_too_long(self) -> TokenRequestError:
         return TokenRequestError(
