@@ -48,6 +48,7 @@ from okta_guard.errors import ConfigurationError
 from okta_guard.models import ServiceToken
 from okta_guard.settings import issuer_from_domain, validate_issuer
 from okta_guard.store import Store
+from okta_guard.verify.options import positive_seconds
 
 __all__ = ["MAX_TOKEN_RESPONSE_BYTES", "RetrySettings", "TokenCache", "TokenClient"]
 
@@ -163,11 +164,9 @@ class TokenClient:
         self._clock = clock
         if deadline is None:
             deadline = self.retry.max_retry_wait + self.retry.max_attempts * timeout
-        if not (isinstance(deadline, (int, float)) and 0 < deadline < float("inf")):
-            raise ConfigurationError("deadline must be a finite, positive number of seconds.")
         if not (isinstance(max_response_bytes, int) and max_response_bytes >= 1024):
             raise ConfigurationError("max_response_bytes must be an integer of at least 1024.")
-        self.deadline = float(deadline)
+        self.deadline = positive_seconds("deadline", deadline, allow_zero=False)
         self._shared = build_shared(
             store,
             cache_key_of(base, self._dpop),

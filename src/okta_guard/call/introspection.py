@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -42,6 +41,7 @@ from okta_guard.call.shared_seal import answer_sealer, credential_material
 from okta_guard.errors import ConfigurationError, IssuerUnavailableError
 from okta_guard.settings import issuer_from_env, validate_issuer
 from okta_guard.verify.introspection import IntrospectionAnswer
+from okta_guard.verify.options import positive_seconds
 
 __all__ = ["MAX_ANSWER_BYTES", "IntrospectionClient"]
 
@@ -49,15 +49,6 @@ logger = logging.getLogger("okta_guard.call.introspection")
 
 #: Largest (decoded) introspection answer accepted, in bytes.
 MAX_ANSWER_BYTES = 64 * 1024
-
-
-def _finite_positive(value: object) -> bool:
-    return (
-        isinstance(value, int | float)
-        and not isinstance(value, bool)
-        and math.isfinite(value)
-        and value > 0
-    )
 
 
 class IntrospectionClient:
@@ -110,23 +101,16 @@ class IntrospectionClient:
             endpoint=self.introspection_url,
             clock=clock,
         )
-        if (
-            not _finite_positive(timeout)
-            or not isinstance(max_answer_bytes, int)
-            or max_answer_bytes < 64
-        ):
-            raise ConfigurationError(
-                "timeout must be a finite, positive number of seconds and max_answer_bytes "
-                "an integer of at least 64."
-            )
+        if type(max_answer_bytes) is not int or max_answer_bytes < 64:  # bool is no size
+            raise ConfigurationError("max_answer_bytes must be an integer of at least 64.")
+        self._timeout = positive_seconds("timeout", timeout, allow_zero=False)
+        self._deadline = positive_seconds(
+            "deadline", 2 * self._timeout if deadline is None else deadline, allow_zero=False
+        )
         self._answer_sealer = answer_sealer(
             credential_material(client_secret, private_key), self.issuer
         )
         self._clock = clock
-        self._timeout = float(timeout)
-        self._deadline = 2 * float(timeout) if deadline is None else float(deadline)
-        if not _finite_positive(self._deadline):
-            raise ConfigurationError("deadline must be a finite, positive number of seconds.")
         self._cap = max_answer_bytes
         self._http = HttpClients(
             http_client,
