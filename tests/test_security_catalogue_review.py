@@ -35,6 +35,7 @@ from okta_guard import (
     TokenVerifier,
     telemetry,
 )
+from okta_guard.call.shared_seal import answer_sealer, credential_material
 from okta_guard.models import AccessToken
 from okta_guard.testing import FakeClock, MockIssuer
 from okta_guard.verify.introspection import IntrospectionAnswer
@@ -147,8 +148,17 @@ class _DictStore:
         self.set(key, value, ttl)
 
 
+# What a replica holding the introspection client's credentials seals its answers with.
+_SEALER = answer_sealer(credential_material("introspector-" + "s" * 30, None), ISSUER)
+
+
+def _sealed(check: RevocationCheck, token: str, doc: dict[str, object]) -> bytes:
+    return _SEALER.seal(json.dumps(doc).encode(), check.key(token).encode())
+
+
 class _Revoked:
     issuer = ISSUER
+    answer_sealer = _SEALER
 
     def __init__(self) -> None:
         self.calls = 0
@@ -162,8 +172,9 @@ class _Revoked:
 
 
 async def test_stored_answer_dated_in_the_future_is_not_reused() -> None:
-    # A node whose clock runs far ahead (or a tampered store) must not make an active
-    # answer live forever: the token was revoked since, and Okta is asked again.
+    # A node whose clock runs far ahead (it holds the credentials: its entries open) must
+    # not make an active answer live forever: the token was revoked since, and Okta is
+    # asked again.
     now = 1_800_000_000.0
     clock = FakeClock(now)
     token = AccessToken.from_claims(
@@ -172,15 +183,19 @@ async def test_stored_answer_dated_in_the_future_is_not_reused() -> None:
     store = _DictStore()
     introspector = _Revoked()
     check = RevocationCheck(introspector, ISSUER, clock=clock, store=store, fallback=60)
-    store.data[check.key("tok")] = json.dumps(
-        {"active": True, "scope": "a", "client_id": "svc", "okta_guard_checked_at": now + 86400}
-    ).encode()
+    store.data[check.key("tok")] = _sealed(
+        check,
+        "tok",
+        {"active": True, "scope": "a", "client_id": "svc", "okta_guard_checked_at": now + 86400},
+    )
     with pytest.raises(InvalidTokenError) as caught:
         check.check("tok", token)
     assert caught.value.reason == "revoked"
-    store.data[check.key("tok")] = json.dumps(
-        {"active": True, "scope": "a", "client_id": "svc", "okta_guard_checked_at": now + 86400}
-    ).encode()
+    store.data[check.key("tok")] = _sealed(
+        check,
+        "tok",
+        {"active": True, "scope": "a", "client_id": "svc", "okta_guard_checked_at": now + 86400},
+    )
     with pytest.raises(InvalidTokenError):
         await check.check_async("tok", token)
     assert introspector.calls == 2
@@ -188,6 +203,7 @@ async def test_stored_answer_dated_in_the_future_is_not_reused() -> None:
 
 class _Down:
     issuer = ISSUER
+    answer_sealer = _SEALER
 
     def introspect(self, token: str) -> IntrospectionAnswer:
         raise IssuerUnavailableError("down", reason="introspection_unreachable")
@@ -203,9 +219,11 @@ def test_stored_answer_dated_in_the_future_does_not_stretch_the_fallback() -> No
     )
     store = _DictStore()
     check = RevocationCheck(_Down(), ISSUER, clock=FakeClock(now), store=store, fallback=60)
-    store.data[check.key("tok")] = json.dumps(
-        {"active": True, "scope": "a", "client_id": "svc", "okta_guard_checked_at": now + 3000}
-    ).encode()
+    store.data[check.key("tok")] = _sealed(
+        check,
+        "tok",
+        {"active": True, "scope": "a", "client_id": "svc", "okta_guard_checked_at": now + 3000},
+    )
     with pytest.raises(IssuerUnavailableError):
         check.check("tok", token)
 

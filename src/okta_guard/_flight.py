@@ -19,9 +19,17 @@ import contextlib
 import threading
 from typing import Generic, TypeVar
 
-__all__ = ["Flight"]
+__all__ = ["Flight", "running_loop"]
 
 T = TypeVar("T")
+
+
+def running_loop() -> asyncio.AbstractEventLoop | None:
+    """The event loop running in this thread, or ``None`` (a plain thread)."""
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
 
 
 def _resolve_all(futures: list[asyncio.Future[None]]) -> None:

@@ -198,3 +198,19 @@ def test_bounds_are_checked(kwargs: dict[str, Any]) -> None:
 def test_default_deadline_covers_the_retry_budget() -> None:
     client = client_for(answering(json.dumps({"access_token": "a"})), timeout=1.0)
     assert client.deadline == client.retry.max_retry_wait + client.retry.max_attempts * 1.0
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"deadline": 0},
+        {"deadline": float("inf")},
+        {"deadline": float("nan")},
+        {"deadline": True},
+        {"max_response_bytes": 1023},
+    ],
+    ids=["deadline-0", "deadline-inf", "deadline-nan", "deadline-bool", "max-bytes-small"],
+)
+def test_the_client_refuses_an_unbounded_or_odd_limit(options: dict[str, Any]) -> None:
+    with pytest.raises(ConfigurationError, match=next(iter(options))):
+        TokenClient(ISSUER, "svc", "secret", scopes=["a"], **options)

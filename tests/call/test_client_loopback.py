@@ -25,8 +25,8 @@ async def test_owned_clients_sync_and_async(okta: MockIssuer) -> None:
         token = await client.get_token_async()
         assert client.get_token() is token
         assert client.cached_token is token
-    assert client._http._owned_async is None
-    assert client._http._owned_sync is None
+    assert client._fetcher.http._owned_async is None
+    assert client._fetcher.http._owned_sync is None
 
 
 def test_owned_async_client_follows_the_event_loop(okta: MockIssuer) -> None:

@@ -270,7 +270,7 @@ def test_secrets_and_tokens_are_redacted(caplog: pytest.LogCaptureFixture) -> No
     client = make_client(okta)
     token = client.get_token()
     texts = [repr(client), repr(client.auth), repr(token), str(token), repr(Secret(SECRET))]
-    texts.append(repr(client._authenticator))
+    texts.append(repr(client._fetcher.authenticator))
     okta.register_client("svc", "rotated", scopes=["orders:read"])
     with pytest.raises(TokenRequestError) as info:
         client.get_token(force_refresh=True)

@@ -352,8 +352,8 @@ async def test_async_refresh_failure_keeps_the_old_token() -> None:
 def test_owned_http_client_is_created_and_closed() -> None:
     okta = make_okta()
     with TokenClient(okta.issuer, "svc", SECRET, scopes=[SCOPE]) as client:
-        http = client._http.sync()
-        assert client._http.sync() is http
+        http = client._fetcher.http.sync()
+        assert client._fetcher.http.sync() is http
     assert http.is_closed
 
 

@@ -207,6 +207,38 @@ def test_from_env_prefers_the_introspection_credentials() -> None:
         IntrospectionClient(env["OKTA_ISSUER"], "x")  # no secret, no key
 
 
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"timeout": 0},
+        {"timeout": float("inf")},
+        {"timeout": "soon"},
+        {"deadline": -1},
+        {"deadline": float("nan")},
+        {"max_answer_bytes": 63},
+        {"max_answer_bytes": True},
+        {"max_answer_bytes": 1024.0},
+    ],
+)
+def test_bad_bounds_are_refused_at_construction(options: dict[str, object]) -> None:
+    issuer = "https://okta.example.com/oauth2/default"
+    with pytest.raises(ConfigurationError, match=next(iter(options))):
+        IntrospectionClient(issuer, "introspector", SECRET, **options)  # type: ignore[arg-type]
+
+
+def test_replicas_with_the_same_private_key_seal_alike() -> None:
+    issuer = "https://okta.example.com/oauth2/default"
+    key = ec.generate_private_key(ec.SECP256R1())
+    one = IntrospectionClient(issuer, "introspector", private_key=key)
+    two = IntrospectionClient(issuer, "introspector", private_key=key)
+    assert one.auth_method == "private_key_jwt"
+    sealed = one.answer_sealer.seal(b"answer", b"key")
+    assert two.answer_sealer.open(sealed, b"key") == b"answer"
+    assert repr(one.answer_sealer) == "Sealer(***)"
+    other = IntrospectionClient(issuer, "introspector", SECRET)
+    assert other.answer_sealer.open(sealed, b"key") is None
+
+
 class _HostileServer:
     """A loopback HTTP server that answers 200 and then drips the body or stalls."""
 

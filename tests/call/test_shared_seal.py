@@ -7,8 +7,9 @@ import datetime as dt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from okta_guard._seal import Sealer
 from okta_guard.call.policy import CachedToken, CacheKey
-from okta_guard.call.shared_seal import TokenSealer, credential_material, slot_id
+from okta_guard.call.shared_seal import TokenSealer, answer_sealer, credential_material, slot_id
 from okta_guard.errors import ConfigurationError
 from okta_guard.models import ServiceToken
 
@@ -76,3 +77,19 @@ def test_slot_id_is_canonical_and_secret_free() -> None:
     assert slot_id(a) == slot_id(b)
     assert len(slot_id(a)) == 40 and "svc" not in slot_id(a)
     assert slot_id(a, "jkt") != slot_id(a)
+
+
+def test_answer_sealer_binds_values_to_their_key_and_purpose() -> None:
+    issuer = "https://x.okta.com/oauth2/default"
+    sealer = answer_sealer(b"secret:s3cret", issuer)
+    sealed = sealer.seal(b'{"active":true}', b"key-a")
+    assert sealer.open(sealed, b"key-a") == b'{"active":true}'
+    assert sealer.open(sealed, b"key-b") is None  # moved to another key
+    assert answer_sealer(b"secret:other", issuer).open(sealed, b"key-a") is None
+    assert answer_sealer(b"secret:s3cret", issuer + "2").open(sealed, b"key-a") is None
+    assert sealer.open(b'{"active":true}', b"key-a") is None  # plain text never opens
+    assert sealer.open("og1" + "x" * 40, b"key-a") is None  # nor does text
+    # The same credentials seal tokens under another key: neither opens the other's values.
+    token_value = TokenSealer(b"secret:s3cret", "slot").seal(entry())
+    assert sealer.open(token_value) is None and sealer.open(token_value, b"slot") is None
+    assert repr(sealer) == "Sealer(***)" and isinstance(sealer, Sealer)

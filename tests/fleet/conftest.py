@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 
 from okta_guard.redis import RedisStore
-from okta_guard.testing import MockIssuer
+from okta_guard.testing import FakeClock, MockIssuer
 from tests.support.redis_server import RedisServer, external_url
 
 SECRET = "fleet-secret-0123456789-abcdefghijkl"
@@ -61,6 +61,20 @@ async def async_store(redis_url: str, namespace: str) -> AsyncIterator[RedisStor
 def own_redis() -> Iterator[RedisServer]:
     with RedisServer() as server:
         yield server
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def issuer(clock: FakeClock) -> Iterator[MockIssuer]:
+    """A mock Okta on a fake clock, with the fleet's client ``svc``."""
+    okta = MockIssuer(clock=clock)
+    okta.register_client("svc", SECRET, scopes=SCOPES)
+    yield okta
+    okta.close()
 
 
 @pytest.fixture

@@ -21,19 +21,6 @@ from tests.support.redis_server import RedisServer, TcpProxy
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def issuer(clock: FakeClock) -> Iterator[MockIssuer]:
-    okta = MockIssuer(clock=clock)
-    okta.register_client("svc", SECRET, scopes=SCOPES)
-    yield okta
-    okta.close()
-
-
-@pytest.fixture
 def proxy(own_redis: RedisServer) -> Iterator[TcpProxy]:
     made = TcpProxy(own_redis.port)
     yield made

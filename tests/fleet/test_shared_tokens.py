@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -20,19 +19,6 @@ from okta_guard.redis import RedisStore
 from okta_guard.store import MemoryStore, Store
 from okta_guard.testing import FakeClock, MockIssuer
 from tests.fleet.conftest import SCOPES, SECRET
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def issuer(clock: FakeClock) -> Iterator[MockIssuer]:
-    okta = MockIssuer(clock=clock)
-    okta.register_client("svc", SECRET, scopes=SCOPES)
-    yield okta
-    okta.close()
 
 
 def make_client(okta: MockIssuer, clock: FakeClock, store: Store, **kwargs: object) -> TokenClient:

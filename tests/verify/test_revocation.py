@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
 import threading
 from typing import Any
 
 import pytest
 
 from okta_guard import InvalidTokenError, IssuerUnavailableError
+from okta_guard.call.shared_seal import answer_sealer, credential_material
 from okta_guard.errors import ConfigurationError
 from okta_guard.models import AccessToken
+from okta_guard.store import MemoryStore
 from okta_guard.testing import FakeClock
 from okta_guard.verify.introspection import IntrospectionAnswer, check_answer
 from okta_guard.verify.revocation import MemoryAnswerStore, RevocationCheck
@@ -37,12 +41,22 @@ def active(token: AccessToken) -> IntrospectionAnswer:
     )
 
 
+INTROSPECTOR_SECRET = "introspector-secret-" + "q" * 30
+
+
 class FakeIntrospector:
-    """Answers from a script; counts calls; optionally blocks until released."""
+    """Answers from a script; counts calls; optionally blocks until released.
+
+    Its answers are sealed for a shared store like an ``IntrospectionClient``'s, under a
+    key from ``secret``.
+    """
 
     issuer = ISSUER
 
-    def __init__(self, answer: IntrospectionAnswer | Exception) -> None:
+    def __init__(
+        self, answer: IntrospectionAnswer | Exception, secret: str = INTROSPECTOR_SECRET
+    ) -> None:
+        self.answer_sealer = answer_sealer(credential_material(secret, None), ISSUER)
         self.answer = answer
         self.calls = 0
         self.gate: threading.Event | None = None
@@ -70,8 +84,10 @@ def clock() -> FakeClock:
     return FakeClock(NOW)
 
 
-def make(clock: FakeClock, answer: Any, **options: Any) -> tuple[RevocationCheck, FakeIntrospector]:
-    fake = FakeIntrospector(answer)
+def make(
+    clock: FakeClock, answer: Any, secret: str = INTROSPECTOR_SECRET, **options: Any
+) -> tuple[RevocationCheck, FakeIntrospector]:
+    fake = FakeIntrospector(answer, secret)
     return RevocationCheck(fake, ISSUER, clock=clock, **options), fake
 
 
@@ -331,3 +347,108 @@ def test_introspector_must_match_the_issuer(clock: FakeClock) -> None:
         RevocationCheck(fake, "https://other.example.com/oauth2/x", clock=clock)
     with pytest.raises(ConfigurationError):
         RevocationCheck(object(), ISSUER)  # type: ignore[arg-type]
+
+
+# -- answers in a shared store are sealed ----------------------------------------------------
+
+
+def stored_plain(active: bool, token: AccessToken, checked_at: float) -> bytes:
+    """An answer as an attacker with write access to the store would write it."""
+    return json.dumps(
+        {
+            "active": active,
+            "scope": " ".join(sorted(token.scopes)),
+            "client_id": token.client_id,
+            "exp": token.expires_at.timestamp(),
+            "iss": ISSUER,
+            "okta_guard_checked_at": checked_at,
+        }
+    ).encode()
+
+
+def warnings_of(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+
+
+async def test_a_forged_plaintext_answer_does_not_make_a_revoked_token_active(
+    clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    token = access()
+    store = MemoryStore(clock=clock)
+    check, fake = make(clock, IntrospectionAnswer(active=False), store=store)
+    caplog.set_level(logging.WARNING, "okta_guard")
+    forged = stored_plain(True, token, clock())
+    store.set(check.key("revoked-token"), forged, 30)
+    with pytest.raises(InvalidTokenError) as info:
+        check.check("revoked-token", token)
+    assert info.value.reason == "revoked"
+    store.set(check.key("revoked-token"), forged, 30)
+    with pytest.raises(InvalidTokenError) as info:
+        await check.check_async("revoked-token", token)
+    assert info.value.reason == "revoked"
+    assert fake.calls == 2  # each forged entry was a miss: Okta was asked
+    found = warnings_of(caplog)
+    assert len(found) == 2 and all("failed authentication" in m for m in found)
+    assert not any("revoked-token" in m or INTROSPECTOR_SECRET in m for m in found)
+
+
+def test_a_bit_flipped_entry_is_a_miss(clock: FakeClock) -> None:
+    token = access()
+    store = MemoryStore(clock=clock)
+    check, fake = make(clock, active(token), store=store)
+    check.check("tok", token)
+    key = check.key("tok")
+    sealed = store.get(key)
+    assert sealed is not None and b"svc" not in sealed  # sealed: no answer in clear
+    for i in (0, 5, len(sealed) // 2, len(sealed) - 1):
+        store.set(key, sealed[:i] + bytes([sealed[i] ^ 0x01]) + sealed[i + 1 :], 30)
+        assert check.check("tok", token) is token
+    assert fake.calls == 5  # every altered entry sent the check back to Okta
+    assert check.stats.cache_hits == 0
+
+
+def test_an_entry_copied_to_another_tokens_key_is_a_miss(clock: FakeClock) -> None:
+    # Two tokens with the same claims: only the binding of the entry to its key tells
+    # the active answer of one from the revoked state of the other.
+    token = access()
+    store = MemoryStore(clock=clock)
+    check, fake = make(clock, active(token), store=store)
+    assert check.check("active-token", token) is token
+    fake.answer = IntrospectionAnswer(active=False)
+    copied = store.get(check.key("active-token"))
+    assert copied is not None
+    store.set(check.key("revoked-token"), copied, 30)
+    with pytest.raises(InvalidTokenError) as info:
+        check.check("revoked-token", token)
+    assert info.value.reason == "revoked"
+    assert fake.calls == 2
+
+
+async def test_replicas_with_the_same_credentials_share_sealed_answers(clock: FakeClock) -> None:
+    token = access()
+    store = MemoryStore(clock=clock)
+    one, one_fake = make(clock, active(token), store=store)
+    two, two_fake = make(clock, active(token), store=store)
+    assert await one.check_async("tok", token) is token
+    assert two.check("tok", token) is token
+    assert await two.check_async("tok", token) is token
+    assert (one_fake.calls, two_fake.calls) == (1, 0)
+    # A process with other credentials cannot open them (nor could it forge them).
+    other, other_fake = make(clock, active(token), secret="other-secret-" + "z" * 30, store=store)
+    assert other.check("tok", token) is token
+    assert other_fake.calls == 1
+
+
+def test_a_shared_store_needs_an_introspector_that_seals(clock: FakeClock) -> None:
+    class Plain:
+        issuer = ISSUER
+
+        def introspect(self, token: str) -> IntrospectionAnswer:
+            return IntrospectionAnswer(active=True)
+
+        async def introspect_async(self, token: str) -> IntrospectionAnswer:
+            return self.introspect(token)
+
+    with pytest.raises(ConfigurationError, match="answer_sealer"):
+        RevocationCheck(Plain(), ISSUER, clock=clock, store=MemoryStore(clock=clock))
+    RevocationCheck(Plain(), ISSUER, clock=clock)  # the in-process store needs no seal

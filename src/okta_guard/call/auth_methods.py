@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from okta_guard._grammar import AUTH_METHODS
+from okta_guard._sansio import HttpRequest
 from okta_guard.errors import ConfigurationError
 
 __all__ = [
@@ -33,6 +34,8 @@ __all__ = [
     "PrivateKeyInput",
     "Secret",
     "build_authenticator",
+    "client_authentication",
+    "form_post",
     "load_private_key",
 ]
 
@@ -248,3 +251,50 @@ def build_authenticator(
             "or use client_secret_basic."
         )
     return _Assertion(method, client_id, token_url, secret.reveal().encode(), "HS256", None, clock)
+
+
+def client_authentication(
+    method: str,
+    *,
+    client_id: str,
+    client_secret: str | None,
+    private_key: PrivateKeyInput | None,
+    key_id: str | None,
+    endpoint: str,
+    clock: Callable[[], float],
+) -> tuple[str, ClientAuthenticator]:
+    """The method a client uses and its authenticator, from the client's credentials.
+
+    A private key given alone (no secret) with the default ``client_secret_basic``
+    selects ``private_key_jwt``: the key says which method is meant.  ``endpoint`` is
+    the URL the requests go to (the audience of JWT assertions).
+    """
+    if private_key is not None and client_secret is None and method == "client_secret_basic":
+        method = "private_key_jwt"
+    authenticator = build_authenticator(
+        method,
+        client_id=client_id,
+        secret=Secret(client_secret) if client_secret is not None else None,
+        private_key=private_key,
+        key_id=key_id,
+        token_url=endpoint,
+        clock=clock,
+    )
+    return method, authenticator
+
+
+def form_post(
+    authenticator: ClientAuthenticator,
+    url: str,
+    form: Mapping[str, str],
+    *,
+    max_bytes: int,
+    headers: Mapping[str, str] | None = None,
+) -> HttpRequest:
+    """One authenticated form POST to an Okta endpoint (token, introspection), JSON asked."""
+    all_headers = {"Accept": "application/json", **(headers or {})}
+    all_form = dict(form)
+    authenticator.apply(all_headers, all_form)
+    return HttpRequest(
+        url, method="POST", headers=all_headers, form=tuple(all_form.items()), max_bytes=max_bytes
+    )

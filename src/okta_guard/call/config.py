@@ -17,7 +17,13 @@ from okta_guard._grammar import is_scope_token
 from okta_guard.errors import ConfigurationError
 from okta_guard.settings import env_list, is_loopback_host, issuer_from_env
 
-__all__ = ["OIDC_SCOPES", "kwargs_from_env", "normalize_extra_params", "normalize_scopes"]
+__all__ = [
+    "OIDC_SCOPES",
+    "client_arguments_from_env",
+    "kwargs_from_env",
+    "normalize_extra_params",
+    "normalize_scopes",
+]
 
 OIDC_SCOPES = frozenset(
     {"openid", "profile", "email", "address", "phone", "offline_access", "device_sso", "groups"}
@@ -164,6 +170,31 @@ def kwargs_from_env(env: Mapping[str, str] | None = None) -> dict[str, Any]:
     dpop_key_file = env.get("OKTA_DPOP_KEY_FILE", "").strip()
     if dpop_key_file:
         kwargs["dpop_key"] = read_key_file(dpop_key_file)
+    return kwargs
+
+
+def client_arguments_from_env(
+    env: Mapping[str, str] | None, overrides: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The token client's arguments from ``OKTA_*`` variables, ``overrides`` winning.
+
+    Raises :class:`ConfigurationError` naming the variable to set when the issuer, the
+    client id or the scopes are missing.
+    """
+    kwargs = kwargs_from_env(env)
+    kwargs.update(overrides)
+    if "issuer" not in kwargs:
+        issuer_from_env(env)  # raises the error that says which variables to set
+    if "client_id" not in kwargs:
+        raise ConfigurationError(
+            "No client id configured: set OKTA_CLIENT_ID (Okta admin: Applications > your "
+            "API Services app > General > Client Credentials)."
+        )
+    if "scopes" not in kwargs:
+        raise ConfigurationError(
+            "No scopes configured: set OKTA_SCOPES to one or more custom scopes, "
+            "e.g. 'orders:read'."
+        )
     return kwargs
 
 

@@ -8,6 +8,8 @@ for JWT assertions the audience is the introspection URL).  It implements the
 :class:`~okta_guard.verify.introspection.Introspector` protocol that
 :class:`~okta_guard.TokenVerifier` accepts as ``introspection=``; caching, single
 flight and the outage policy are the verifier's (:mod:`okta_guard.verify.revocation`).
+Answers kept in a shared store are sealed with :attr:`IntrospectionClient.answer_sealer`,
+under a key derived from this client's credentials.
 
 Every failure is an :class:`~okta_guard.errors.IssuerUnavailableError` (503):
 network errors, timeouts (and a total deadline, so a drip-fed body cannot hold a
@@ -23,7 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -33,11 +34,14 @@ import httpx
 from okta_guard._http import HttpClients, send_async, send_sync
 from okta_guard._retry import retry_after_seconds
 from okta_guard._sansio import DEADLINE_PASSED, Deadline, HttpRequest, HttpResponse
-from okta_guard.call.auth_methods import PrivateKeyInput, Secret, build_authenticator
+from okta_guard._seal import Sealer
+from okta_guard.call.auth_methods import PrivateKeyInput, client_authentication, form_post
 from okta_guard.call.config import check_client_id, checked_endpoint_url, kwargs_from_env
+from okta_guard.call.shared_seal import answer_sealer, credential_material
 from okta_guard.errors import ConfigurationError, IssuerUnavailableError
 from okta_guard.settings import issuer_from_env, validate_issuer
 from okta_guard.verify.introspection import IntrospectionAnswer
+from okta_guard.verify.options import positive_seconds
 
 __all__ = ["MAX_ANSWER_BYTES", "IntrospectionClient"]
 
@@ -45,15 +49,6 @@ logger = logging.getLogger("okta_guard.call.introspection")
 
 #: Largest (decoded) introspection answer accepted, in bytes.
 MAX_ANSWER_BYTES = 64 * 1024
-
-
-def _finite_positive(value: object) -> bool:
-    return (
-        isinstance(value, int | float)
-        and not isinstance(value, bool)
-        and math.isfinite(value)
-        and value > 0
-    )
 
 
 class IntrospectionClient:
@@ -97,36 +92,25 @@ class IntrospectionClient:
             if introspection_url is not None
             else f"{self.issuer}/v1/introspect"
         )
-        if (
-            private_key is not None
-            and client_secret is None
-            and auth_method == ("client_secret_basic")
-        ):
-            auth_method = "private_key_jwt"
-        self.auth_method = auth_method
-        self._authenticator = build_authenticator(
+        self.auth_method, self._authenticator = client_authentication(
             auth_method,
             client_id=self.client_id,
-            secret=Secret(client_secret) if client_secret is not None else None,
+            client_secret=client_secret,
             private_key=private_key,
             key_id=key_id,
-            token_url=self.introspection_url,
+            endpoint=self.introspection_url,
             clock=clock,
         )
-        if (
-            not _finite_positive(timeout)
-            or not isinstance(max_answer_bytes, int)
-            or max_answer_bytes < 64
-        ):
-            raise ConfigurationError(
-                "timeout must be a finite, positive number of seconds and max_answer_bytes "
-                "an integer of at least 64."
-            )
+        if type(max_answer_bytes) is not int or max_answer_bytes < 64:  # bool is no size
+            raise ConfigurationError("max_answer_bytes must be an integer of at least 64.")
+        self._timeout = positive_seconds("timeout", timeout, allow_zero=False)
+        self._deadline = positive_seconds(
+            "deadline", 2 * self._timeout if deadline is None else deadline, allow_zero=False
+        )
+        self._answer_sealer = answer_sealer(
+            credential_material(client_secret, private_key), self.issuer
+        )
         self._clock = clock
-        self._timeout = float(timeout)
-        self._deadline = 2 * float(timeout) if deadline is None else float(deadline)
-        if not _finite_positive(self._deadline):
-            raise ConfigurationError("deadline must be a finite, positive number of seconds.")
         self._cap = max_answer_bytes
         self._http = HttpClients(
             http_client,
@@ -171,19 +155,17 @@ class IntrospectionClient:
             f"auth_method={self.auth_method!r})"
         )
 
+    @property
+    def answer_sealer(self) -> Sealer:
+        """Seals this issuer's answers in a shared store, under a key derived from this
+        client's credentials (every replica with them shares the answers)."""
+        return self._answer_sealer
+
     # -- requests ----------------------------------------------------------------------
 
     def _request(self, token: str) -> HttpRequest:
-        headers = {"Accept": "application/json"}
         form = {"token": token, "token_type_hint": "access_token"}
-        self._authenticator.apply(headers, form)
-        return HttpRequest(
-            self.introspection_url,
-            method="POST",
-            headers=headers,
-            form=tuple(form.items()),
-            max_bytes=self._cap,
-        )
+        return form_post(self._authenticator, self.introspection_url, form, max_bytes=self._cap)
 
     def _answer(self, response: HttpResponse) -> IntrospectionAnswer:
         status = response.status

@@ -21,6 +21,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
+from okta_guard._flight import running_loop
 from okta_guard.call.auth_methods import PrivateKeyInput
 from okta_guard.call.policy import CachedToken, CacheKey, Fatal, Success
 from okta_guard.call.shared_policy import (
@@ -171,10 +172,7 @@ class SharedTokens:
         """
         if token is not None or not self.health.available(self._monotonic()):
             return
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            loop = None
+        loop = running_loop()
         if loop is not None:
             task = loop.create_task(self.forget_async(key))
             self._tasks.add(task)

@@ -1,11 +1,13 @@
-"""Sealing shared service tokens: the store key of a cache key, and AES-256-GCM entries.
+"""What the call face puts in a shared store, sealed: service tokens and introspection answers.
 
 The store sees a key ``token:{hash}`` where the hash covers the issuer, client id,
 scopes, auth method, extra parameters and DPoP key thumbprint (nothing secret), and a
-value sealed with AES-256-GCM under a key derived (HKDF-SHA256) from the client's own
-credentials or an explicit ``encryption_key``, with the slot as associated data.  A
-reader of the store gets nothing it can present to an API; an entry altered, moved to
-another slot or sealed under other credentials fails to open and is ignored.
+value sealed with AES-256-GCM (:class:`okta_guard._seal.Sealer`) under a key derived
+(HKDF-SHA256) from the client's own credentials or an explicit ``encryption_key``,
+with the slot as associated data.  A reader of the store gets nothing it can present
+to an API; an entry altered, moved to another slot or sealed under other credentials
+fails to open and is ignored.  Introspection answers are sealed the same way, under a
+key from the introspection client's credentials (:func:`answer_sealer`).
 """
 
 from __future__ import annotations
@@ -13,23 +15,24 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import json
-import os
 from typing import Any
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from cryptography.hazmat.primitives import serialization
 
+from okta_guard._seal import Sealer
 from okta_guard.call.auth_methods import PrivateKeyInput, load_private_key
 from okta_guard.call.policy import CachedToken, CacheKey
 from okta_guard.errors import ConfigurationError
 from okta_guard.models import ServiceToken
 
-__all__ = ["TokenSealer", "credential_material", "slot_id", "token_digest"]
+__all__ = [
+    "TokenSealer",
+    "answer_sealer",
+    "credential_material",
+    "slot_id",
+    "token_digest",
+]
 
-_VERSION = b"og1"
-_NONCE = 12
 _HKDF_SALT = b"okta-guard shared service tokens"
 
 
@@ -76,17 +79,15 @@ def credential_material(secret: str | None, private_key: PrivateKeyInput | None)
 class TokenSealer:
     """Seals cache entries with AES-256-GCM under a key bound to one slot."""
 
-    __slots__ = ("_aad", "_aead")
+    __slots__ = ("_sealer",)
 
     def __init__(self, material: bytes, slot: str) -> None:
-        key = HKDF(
-            algorithm=hashes.SHA256(),
-            length=32,
+        self._sealer = Sealer(
+            material,
             salt=_HKDF_SALT,
             info=b"aes-256-gcm token slot " + slot.encode(),
-        ).derive(material)
-        self._aead = AESGCM(key)
-        self._aad = _VERSION + b":" + slot.encode()
+            aad=slot.encode(),
+        )
 
     def __repr__(self) -> str:
         return "TokenSealer(***)"
@@ -107,23 +108,30 @@ class TokenSealer:
             },
             separators=(",", ":"),
         ).encode()
-        nonce = os.urandom(_NONCE)
-        return _VERSION + nonce + self._aead.encrypt(nonce, plain, self._aad)
+        return self._sealer.seal(plain)
 
     def open(self, value: bytes | None) -> CachedToken | None:
         """Decrypt a stored value; ``None`` if absent, foreign, altered or malformed."""
-        if value is None:
-            return None
-        head = len(_VERSION)
-        if len(value) < head + _NONCE + 16 or value[:head] != _VERSION:
+        plain = self._sealer.open(value)
+        if plain is None:
             return None
         try:
-            nonce, sealed = value[head : head + _NONCE], value[head + _NONCE :]
-            plain = self._aead.decrypt(nonce, sealed, self._aad)
-            data = json.loads(plain)
-            return _entry_from(data)
-        except (InvalidTag, ValueError, TypeError, KeyError, OverflowError):
+            return _entry_from(json.loads(plain))
+        except (ValueError, TypeError, KeyError, OverflowError):
             return None
+
+
+def answer_sealer(material: bytes, issuer: str) -> Sealer:
+    """The sealer of introspection answers about ``issuer``'s tokens in a shared store.
+
+    ``material`` is the introspection client's :func:`credential_material`: every
+    replica with the same credentials opens what another sealed, nobody else can.
+    """
+    return Sealer(
+        material,
+        salt=b"okta-guard introspection answers",
+        info=b"aes-256-gcm introspection answers " + issuer.encode(),
+    )
 
 
 def token_digest(token: ServiceToken) -> bytes:

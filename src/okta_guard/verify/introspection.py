@@ -7,7 +7,8 @@ Local JWT validation cannot see a revoked token until it expires; Okta's
   verifier checks (``active``, ``scope``, ``client_id``, ``exp``, ``iss``), parsed
   strictly from the JSON object and serialisable for a shared store;
 * :class:`Introspector`: the protocol a client implements (the concrete one,
-  which authenticates to Okta, is :class:`okta_guard.call.introspection.IntrospectionClient`);
+  which authenticates to Okta, is :class:`okta_guard.call.introspection.IntrospectionClient`),
+  and :class:`SealingIntrospector`, one that can seal its answers for a shared store;
 * :func:`check_answer`: the decision for one verified token and one answer.
 
 The cache, single flight and outage policy around an :class:`Introspector` live in
@@ -22,11 +23,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
+from okta_guard._seal import Sealer
 from okta_guard.errors import InvalidTokenError
 from okta_guard.models import AccessToken
 from okta_guard.verify.jws import parse_json_document
 
-__all__ = ["IntrospectionAnswer", "Introspector", "check_answer"]
+__all__ = ["IntrospectionAnswer", "Introspector", "SealingIntrospector", "check_answer"]
 
 
 def _number(value: object) -> float | None:
@@ -143,6 +145,21 @@ class Introspector(Protocol):
 
     async def introspect_async(self, token: str) -> IntrospectionAnswer:
         """Introspect ``token`` without blocking the event loop."""
+        ...
+
+
+@runtime_checkable
+class SealingIntrospector(Introspector, Protocol):
+    """An :class:`Introspector` whose answers may be kept in a shared store.
+
+    Its :attr:`answer_sealer` seals them there under a key from its own credentials
+    (:class:`okta_guard.call.introspection.IntrospectionClient` is one), so that
+    nobody who can merely write to the store can mark a revoked token active.
+    """
+
+    @property
+    def answer_sealer(self) -> Sealer:
+        """Seals and opens this issuer's answers (the same in every replica)."""
         ...
 
 

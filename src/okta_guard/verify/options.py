@@ -23,7 +23,12 @@ __all__ = [
 
 
 def positive_seconds(name: str, value: float, *, allow_zero: bool = True) -> float:
-    """Return ``value`` as a finite, non-negative float (positive unless ``allow_zero``)."""
+    """Return ``value`` as a finite, non-negative float (positive unless ``allow_zero``).
+
+    ``True``/``False`` are refused: a flag where seconds belong is a mistake, not 1 s.
+    """
+    if isinstance(value, bool):
+        raise ConfigurationError(f"{name} must be a number of seconds, not {value!r}.")
     try:
         number = float(value)
     except (TypeError, ValueError):

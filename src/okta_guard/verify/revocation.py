@@ -3,10 +3,10 @@
 :class:`RevocationCheck` wraps an :class:`~okta_guard.verify.introspection.Introspector`
 for one verifier.  For a token that passed local verification it:
 
-1. looks in the store for a recent answer (keyed by a SHA-256 of issuer and
-   token, so no token is ever stored; answers live at most ``cache_ttl`` seconds,
-   default 30, and never beyond the token's ``exp``; an inactive answer is final
-   and kept until ``exp``);
+1. looks in the store for a recent answer (in a shared store: keyed by a SHA-256 of
+   issuer and token, so no token is ever stored, and sealed; answers live at most
+   ``cache_ttl`` seconds, default 30, and never beyond the token's ``exp``; an
+   inactive answer is final and kept until ``exp``);
 2. otherwise asks the authorization server, one request per token at a time
    (threads and asyncio tasks asking for the same token wait for the leader);
 3. decides with :func:`~okta_guard.verify.introspection.check_answer`.
@@ -18,155 +18,40 @@ are allowed: then the last *active* answer is used while it is younger than
 the server until the time its ``X-Rate-Limit-Reset`` / ``Retry-After`` names.
 
 The store is pluggable (``get``/``set`` and their ``_async`` forms, like the shared
-stores of :mod:`okta_guard.store`): a shared store sees SHA-256 keys and JSON bytes
-only.  The default :class:`MemoryAnswerStore` is a bounded in-process LRU that keeps
-parsed answers by token (no hashing or parsing per request).  A store that raises
-is ignored (the server is asked).
+stores of :mod:`okta_guard.store`); what it sees (sealed entries bound to their key),
+and the default in-process LRU, are :mod:`okta_guard.verify.answer_store`'s.  A store
+that raises, or an entry that does not open, is ignored (the server is asked).
 """
 
 from __future__ import annotations
 
 import asyncio
 import copy
-import functools
-import hashlib
-import json
 import logging
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable
-from typing import Protocol
 
 from okta_guard import telemetry
-from okta_guard._flight import Flight
+from okta_guard._flight import Flight, running_loop
 from okta_guard.errors import ConfigurationError, IssuerUnavailableError, OktaGuardError
 from okta_guard.models import AccessToken
-from okta_guard.verify.introspection import IntrospectionAnswer, Introspector, check_answer
+from okta_guard.verify.answer_store import (
+    AnswerSlots,
+    AnswerStore,
+    MemoryAnswerStore,
+    StoredAnswer,
+)
+from okta_guard.verify.introspection import Introspector, SealingIntrospector, check_answer
 
 __all__ = ["AnswerStore", "MemoryAnswerStore", "RevocationCheck", "RevocationStats"]
 
 logger = logging.getLogger("okta_guard.verify.revocation")
 
-_KEY_PREFIX = "okta-guard:introspection:"
 #: How far in the future a stored answer may be dated (clock skew between the hosts
 #: sharing a store); an answer dated later is ignored, so neither a fast clock nor a
 #: tampered entry can stretch ``cache_ttl`` or ``fallback``.
 MAX_CLOCK_SKEW = 5.0
-
-
-class AnswerStore(Protocol):
-    """Where introspection answers are kept (the ``get``/``set`` half of the shared store
-    protocol; values are opaque bytes, ``ttl`` in seconds)."""
-
-    def get(self, key: str) -> bytes | None:
-        """The value stored under ``key``, or ``None``."""
-        ...
-
-    def set(self, key: str, value: bytes, ttl: float) -> object:
-        """Store ``value`` under ``key`` for ``ttl`` seconds."""
-        ...
-
-    async def get_async(self, key: str) -> bytes | None:
-        """Async :meth:`get`."""
-        ...
-
-    async def set_async(self, key: str, value: bytes, ttl: float) -> object:
-        """Async :meth:`set`."""
-        ...
-
-
-class MemoryAnswerStore:
-    """An in-process, thread-safe, bounded LRU store with per-entry expiry."""
-
-    def __init__(self, maxsize: int = 10_000, *, clock: Callable[[], float] = time.time) -> None:
-        if not isinstance(maxsize, int) or maxsize < 1:
-            raise ConfigurationError("The answer store's maxsize must be a positive integer.")
-        self.maxsize = maxsize
-        self._clock = clock
-        self._entries: OrderedDict[str, tuple[float, object]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def __len__(self) -> int:
-        return len(self._entries)
-
-    def get(self, key: str) -> bytes | None:
-        """The live value under ``key`` (expired entries are dropped)."""
-        value = self.get_object(key)
-        return value if isinstance(value, bytes) else None
-
-    def get_object(self, key: str) -> object | None:
-        """Like :meth:`get` for any value (the in-process fast path keeps parsed answers)."""
-        with self._lock:
-            item = self._entries.get(key)
-            if item is None:
-                return None
-            if item[0] <= self._clock():
-                del self._entries[key]
-                return None
-            self._entries.move_to_end(key)
-            return item[1]
-
-    def set(self, key: str, value: bytes, ttl: float) -> None:
-        """Store ``value`` for ``ttl`` seconds, evicting the least recently used when full."""
-        self.set_object(key, value, ttl)
-
-    def set_object(self, key: str, value: object, ttl: float) -> None:
-        """Like :meth:`set` for any value."""
-        with self._lock:
-            self._entries[key] = (self._clock() + ttl, value)
-            self._entries.move_to_end(key)
-            while len(self._entries) > self.maxsize:
-                self._entries.popitem(last=False)
-
-    async def get_async(self, key: str) -> bytes | None:
-        """Same as :meth:`get` (no I/O)."""
-        return self.get(key)
-
-    async def set_async(self, key: str, value: bytes, ttl: float) -> None:
-        """Same as :meth:`set` (no I/O)."""
-        self.set(key, value, ttl)
-
-
-class _Entry:
-    __slots__ = ("answer", "checked_at")
-
-    def __init__(self, answer: IntrospectionAnswer, checked_at: float) -> None:
-        self.answer = answer
-        self.checked_at = checked_at
-
-    def dumps(self) -> bytes:
-        doc = self.answer.to_json()
-        doc["okta_guard_checked_at"] = self.checked_at
-        return json.dumps(doc, separators=(",", ":")).encode()
-
-    @classmethod
-    def loads(cls, raw: object) -> _Entry | None:
-        """Read a stored entry; anything malformed (or tampered) is ``None``.
-
-        Parsed entries are memoised by their bytes (a bounded LRU): the same stored
-        answer read again costs a hash lookup, not a JSON parse.
-        """
-        if not isinstance(raw, bytes | str):
-            return None
-        return _parse_entry(raw)
-
-    @classmethod
-    def parse(cls, raw: bytes | str) -> _Entry | None:
-        """Parse stored bytes (no memo)."""
-        try:
-            doc = json.loads(raw)
-            checked_at = doc.pop("okta_guard_checked_at")
-            if isinstance(checked_at, bool) or not isinstance(checked_at, int | float):
-                return None
-            return cls(IntrospectionAnswer.from_json(doc), float(checked_at))
-        except Exception:
-            return None
-
-
-@functools.lru_cache(maxsize=1024)
-def _parse_entry(raw: bytes | str) -> _Entry | None:
-    return _Entry.parse(raw)
 
 
 class RevocationStats:
@@ -183,14 +68,7 @@ class RevocationStats:
         self.refused = 0
 
 
-_Outcome = tuple[_Entry | None, OktaGuardError | None]
-
-
-def _running_loop() -> asyncio.AbstractEventLoop | None:
-    try:
-        return asyncio.get_running_loop()
-    except RuntimeError:
-        return None
+_Outcome = tuple[StoredAnswer | None, OktaGuardError | None]
 
 
 class RevocationCheck:
@@ -202,7 +80,9 @@ class RevocationCheck:
         cache_ttl: how long an active answer is reused (seconds; ``0`` asks every time).
         fallback: how many seconds past ``cache_ttl`` the last active answer may still
             be used while the server cannot be reached (``0``: answer 503 instead).
-        store: where answers are kept (default: a :class:`MemoryAnswerStore`).
+        store: where answers are kept (default: a :class:`MemoryAnswerStore`); a shared
+            store needs an introspector that seals its answers
+            (:class:`~okta_guard.verify.introspection.SealingIntrospector`).
         max_wait: how long a caller waits for another caller's request to the server.
         store_timeout: how long an async caller waits for the store (a read or a write)
             before going on without it (seconds).  Sync callers rely on the store's own
@@ -241,26 +121,25 @@ class RevocationCheck:
         self.cache_ttl = cache_ttl
         self.fallback = fallback
         self.store: AnswerStore = store if store is not None else MemoryAnswerStore(clock=clock)
-        # In-process store: parsed answers keyed by the token itself (it is in memory anyway,
-        # as in the verdict cache) - no hash, no serialisation.  Shared stores get hashes
-        # and bytes only.
-        self._local = self.store if isinstance(self.store, MemoryAnswerStore) else None
+        sealer = (
+            introspector.answer_sealer if isinstance(introspector, SealingIntrospector) else None
+        )
+        self._slots = AnswerSlots(self.store, issuer, timeout=store_timeout, sealer=sealer)
         self.max_wait = max_wait
         self.store_timeout = store_timeout
         self.stats = RevocationStats()
         self._clock = clock
-        self._prefix = f"{_KEY_PREFIX}{hashlib.sha256(issuer.encode()).hexdigest()[:16]}:"
         self._flights: dict[str, Flight[_Outcome]] = {}
         self._lock = threading.Lock()
         self._blocked_until = 0.0
 
     def key(self, token: str) -> str:
         """The shared-store key of ``token`` (a hash: the token itself is never stored there)."""
-        return self._prefix + hashlib.sha256(token.encode("utf-8", "replace")).hexdigest()
+        return self._slots.key(token)
 
     # -- decisions (no I/O) ----------------------------------------------------------------
 
-    def _usable(self, entry: _Entry | None, now: float, exp: float) -> bool:
+    def _usable(self, entry: StoredAnswer | None, now: float, exp: float) -> bool:
         if entry is None or now >= exp:
             return False
         age = now - entry.checked_at
@@ -268,14 +147,14 @@ class RevocationCheck:
             return False
         return not entry.answer.active or age < self.cache_ttl
 
-    def _decide(self, entry: _Entry, token: AccessToken) -> AccessToken:
+    def _decide(self, entry: StoredAnswer, token: AccessToken) -> AccessToken:
         try:
             return check_answer(entry.answer, token)
         except OktaGuardError:
             self.stats.refused += 1
             raise
 
-    def _ttl(self, entry: _Entry, now: float, exp: float) -> float:
+    def _ttl(self, entry: StoredAnswer, now: float, exp: float) -> float:
         life = exp - now
         if not entry.answer.active:
             return max(1.0, life)
@@ -310,8 +189,8 @@ class RevocationCheck:
         )
 
     def _fallback(
-        self, last: _Entry | None, now: float, exp: float, error: IssuerUnavailableError
-    ) -> _Entry:
+        self, last: StoredAnswer | None, now: float, exp: float, error: IssuerUnavailableError
+    ) -> StoredAnswer:
         if (
             self.fallback > 0
             and last is not None
@@ -358,37 +237,18 @@ class RevocationCheck:
 
     # -- sync ------------------------------------------------------------------------------
 
-    def _load(self, key: str) -> _Entry | None:
-        if self._local is not None:
-            found = self._local.get_object(key)
-            return found if isinstance(found, _Entry) else None
-        try:
-            return _Entry.loads(self.store.get(key))
-        except Exception:
-            logger.warning("okta-guard: the introspection store failed on read; asking Okta")
-            return None
-
-    def _save(self, key: str, entry: _Entry, ttl: float) -> None:
-        if self._local is not None:
-            self._local.set_object(key, entry, ttl)
-            return
-        try:
-            self.store.set(key, entry.dumps(), ttl)
-        except Exception:
-            logger.warning("okta-guard: the introspection store failed on write")
-
     def check(self, token: str, access_token: AccessToken) -> AccessToken:
         """Refuse ``access_token`` (verified from ``token``) if the server says it is not
         active; raise ``IssuerUnavailableError`` when no answer can be had."""
         exp = access_token.expires_at.timestamp()
-        key = token if self._local is not None else self.key(token)
-        last = self._load(key)
+        key = self._slots.slot(token)
+        last = self._slots.load(key)
         now = self._clock()
         if last is not None and self._usable(last, now, exp):
             self.stats.cache_hits += 1
             return self._decide(last, access_token)
-        flight, lead = self._join(key, _running_loop())
-        entry: _Entry | None = None
+        flight, lead = self._join(key, running_loop())
+        entry: StoredAnswer | None = None
         error: OktaGuardError | None = _abandoned()
         if not lead and flight.led_from_this_thread():
             # A task of this thread's own loop leads: blocking would deadlock; ask alone.
@@ -405,8 +265,8 @@ class RevocationCheck:
         return self._decide(entry, access_token)
 
     def _ask_sync(
-        self, token: str, key: str, last: _Entry | None, exp: float
-    ) -> tuple[_Entry | None, OktaGuardError | None]:
+        self, token: str, key: str, last: StoredAnswer | None, exp: float
+    ) -> tuple[StoredAnswer | None, OktaGuardError | None]:
         now = self._clock()
         error = self._blocked(now)
         if error is None:
@@ -417,8 +277,8 @@ class RevocationCheck:
                 error = self._failed(exc, self._clock())
             else:
                 now = self._clock()
-                entry = _Entry(answer, now)
-                self._save(key, entry, self._ttl(entry, now, exp))
+                entry = StoredAnswer(answer, now)
+                self._slots.save(key, entry, self._ttl(entry, now, exp))
                 return entry, None
         try:
             return self._fallback(last, now, exp, error), None
@@ -427,32 +287,11 @@ class RevocationCheck:
 
     # -- async -----------------------------------------------------------------------------
 
-    async def _load_async(self, key: str) -> _Entry | None:
-        if self._local is not None:
-            return self._load(key)
-        try:
-            raw = await asyncio.wait_for(self.store.get_async(key), self.store_timeout)
-            return _Entry.loads(raw)
-        except Exception:  # asyncio.TimeoutError included: a slow store is a failed one
-            logger.warning("okta-guard: the introspection store failed on read; asking Okta")
-            return None
-
-    async def _save_async(self, key: str, entry: _Entry, ttl: float) -> None:
-        if self._local is not None:
-            self._save(key, entry, ttl)
-            return
-        try:
-            await asyncio.wait_for(
-                self.store.set_async(key, entry.dumps(), ttl), self.store_timeout
-            )
-        except Exception:
-            logger.warning("okta-guard: the introspection store failed on write")
-
     async def check_async(self, token: str, access_token: AccessToken) -> AccessToken:
         """Async :meth:`check`; shares the cache and the single flight with sync callers."""
         exp = access_token.expires_at.timestamp()
-        key = token if self._local is not None else self.key(token)
-        last = await self._load_async(key)
+        key = self._slots.slot(token)
+        last = await self._slots.load_async(key)
         now = self._clock()
         if last is not None and self._usable(last, now, exp):
             self.stats.cache_hits += 1
@@ -460,7 +299,7 @@ class RevocationCheck:
         flight, lead = self._join(key, asyncio.get_running_loop())
         if not lead:
             return self._follow(flight, await flight.wait_async(self.max_wait), access_token)
-        entry: _Entry | None = None
+        entry: StoredAnswer | None = None
         error: OktaGuardError | None = _abandoned()
         try:
             entry, error = await self._ask_async(token, key, last, exp)
@@ -471,8 +310,8 @@ class RevocationCheck:
         return self._decide(entry, access_token)
 
     async def _ask_async(
-        self, token: str, key: str, last: _Entry | None, exp: float
-    ) -> tuple[_Entry | None, OktaGuardError | None]:
+        self, token: str, key: str, last: StoredAnswer | None, exp: float
+    ) -> tuple[StoredAnswer | None, OktaGuardError | None]:
         now = self._clock()
         error = self._blocked(now)
         if error is None:
@@ -483,8 +322,8 @@ class RevocationCheck:
                 error = self._failed(exc, self._clock())
             else:
                 now = self._clock()
-                entry = _Entry(answer, now)
-                await self._save_async(key, entry, self._ttl(entry, now, exp))
+                entry = StoredAnswer(answer, now)
+                await self._slots.save_async(key, entry, self._ttl(entry, now, exp))
                 return entry, None
         try:
             return self._fallback(last, now, exp, error), None
