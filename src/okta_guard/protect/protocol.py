@@ -2,7 +2,7 @@
 
 :class:`~okta_guard.TokenVerifier` fits it, and so does any object with an
 ``issuer``, ``verify_async`` and ``prewarm_async``.  A verifier may also offer
-``verify_cached(token: bytes) -> AccessToken | None`` (see :class:`CachingVerifier`):
+``verify_cached(token: str | bytes) -> AccessToken | None`` (see :class:`CachingVerifier`):
 the middleware then answers a token seen before without a coroutine.  Nothing in
 ``okta_guard.protect`` imports a concrete verifier.
 """
@@ -37,10 +37,11 @@ class Verifier(Protocol):
 class CachingVerifier(Verifier, Protocol):
     """A :class:`Verifier` that can also answer a token it accepted before, synchronously."""
 
-    def verify_cached(self, token: bytes) -> AccessToken | None:
+    def verify_cached(self, token: str | bytes) -> AccessToken | None:
         """The token's :class:`AccessToken` if an earlier verdict still holds, else ``None``.
 
-        Never raises and does no I/O; ``None`` means "call ``verify_async``".
-        ``token`` is the bare token as the ASCII bytes of the header.
+        Never raises and does no I/O; ``None`` means "call ``verify_async``".  The
+        middleware passes the ``Authorization`` header value as received
+        (``b"Bearer <token>"``); a bare token (``str`` or ``bytes``) must work too.
         """
         ...

@@ -194,7 +194,7 @@ class MultiIssuerVerifier:
             return cached
         return await self._route(token).verify_async(token)
 
-    def verify_cached(self, token: str) -> AccessToken | None:
+    def verify_cached(self, token: str | bytes) -> AccessToken | None:
         """The cached verdict of any issuer's verifier (one dictionary lookup per issuer).
 
         A verifier only ever caches tokens of its own issuer, so at most one can hold it.
