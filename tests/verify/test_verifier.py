@@ -249,11 +249,19 @@ def _no_key(kid: str, now: float) -> None:
 
 
 def test_token_cache_unit() -> None:
-    cache = VerifiedTokenCache(2, fresh_key=_no_key, current_key=_no_key)
+    cache = VerifiedTokenCache(2, current_key=_no_key)
     assert cache.lookup(b"x" * 40, NOW) is None
     assert cache.lookup(None) is None and cache.lookup(123) is None
     assert cache.purge_kids(frozenset({"k"})) == 0
     assert len(VerifiedTokenCache(0)) == 0
+
+
+def _live_key() -> Any:
+    from okta_guard.verify.keyset import KeyEntry
+
+    entry = KeyEntry("k", "n", "e", None, None)  # type: ignore[arg-type]
+    entry.lease.until = float("inf")  # as the key cache sets it for a key in a fresh set
+    return entry
 
 
 def _verdict(raw: bytes, key: Any) -> Any:
@@ -265,9 +273,9 @@ def _verdict(raw: bytes, key: Any) -> Any:
 def test_token_cache_compares_the_whole_token_not_only_its_slot() -> None:
     from okta_guard.verify.verdict_cache import KEY_BYTES
 
-    key = object()
+    key = _live_key()
     fresh = lambda kid, now: key  # noqa: E731
-    cache = VerifiedTokenCache(8, fresh_key=fresh, current_key=fresh)
+    cache = VerifiedTokenCache(8, current_key=fresh)
     good = b"A" * 300 + b"same-tail-16byte"
     forged = b"B" * 300 + b"same-tail-16byte"  # same last KEY_BYTES bytes, other token
     assert good[-KEY_BYTES:] == forged[-KEY_BYTES:]
@@ -288,9 +296,9 @@ def test_token_cache_compares_the_whole_token_not_only_its_slot() -> None:
 
 
 def test_token_cache_evicts_the_oldest_unless_it_was_hit() -> None:
-    key = object()
+    key = _live_key()
     fresh = lambda kid, now: key  # noqa: E731
-    cache = VerifiedTokenCache(2, fresh_key=fresh, current_key=fresh)
+    cache = VerifiedTokenCache(2, current_key=fresh)
     first, second, third = (bytes([65 + i]) * 64 for i in range(3))
     cache.put(_verdict(first, key))
     cache.put(_verdict(second, key))
@@ -302,7 +310,7 @@ def test_token_cache_evicts_the_oldest_unless_it_was_hit() -> None:
 
 
 def test_token_cache_a_token_sharing_a_tail_replaces_the_older_one_whole() -> None:
-    key = object()
+    key = _live_key()
     cache = VerifiedTokenCache(4)
     older, newer = b"A" * 64 + b"same-tail-16byte", b"B" * 64 + b"same-tail-16byte"
     cache.put(_verdict(older, key))
@@ -454,7 +462,7 @@ def test_token_cache_survives_concurrent_hits_and_purges() -> None:
     def lookup(kid: str, now: float) -> Any:
         return keys.get(kid)
 
-    cache = VerifiedTokenCache(500, leeway=60, fresh_key=lookup, current_key=lookup)
+    cache = VerifiedTokenCache(500, leeway=60, current_key=lookup)
     raws = [f"token-{i:04d}".encode() * 3 for i in range(500)]  # distinct last 16 bytes
     for i, raw in enumerate(raws):
         kid = f"k{i % 5}"

@@ -153,11 +153,13 @@ class KeyCache:
     def fresh(self, kid: str, now: float) -> KeyEntry | None:
         """The entry for a known ``kid`` while the key set is fresh and no refresh is due.
 
-        The lock-free fast path: ``None`` means "ask :meth:`get_key`".
+        The lock-free fast path: ``None`` means "ask :meth:`get_key`".  Fresh means: before
+        the key's lease ends (the key set's refresh time; see
+        :class:`~okta_guard.verify.keyset.KeyLease`).
         """
-        policy = self.policy
-        if now < policy.refresh_at and now <= policy.expires_at:
-            return policy.keys.get(kid)
+        entry = self.policy.keys.get(kid)
+        if entry is not None and now < entry.lease.until:
+            return entry
         return None
 
     def _deadline(self) -> Deadline:

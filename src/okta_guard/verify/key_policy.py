@@ -266,6 +266,13 @@ class KeyCachePolicy:
         self.fetched_at = now
         self.expires_at = now + ttl
         self.refresh_at = now + ttl * (1.0 - self.config.refresh_ahead)
+        # Leases: the keys of this set are fresh until its refresh time; the removed or
+        # changed ones never again (their cached verdicts then take the careful check).
+        until = min(self.refresh_at, self.expires_at)
+        for entry in self.keys.values():
+            entry.lease.until = until
+        for kid in removed:
+            old[kid].lease.until = float("-inf")
         self.consecutive_failures = 0
         self.next_attempt_at = now
         # Kids absent from this set stay "unknown as of now"; present ones are forgotten.

@@ -25,6 +25,7 @@ from okta_guard.errors import OktaGuardError
 from okta_guard.verify.jws import b64url_decode, parse_json_document
 
 __all__ = [
+    "KeyLease",
     "MAX_KEYS",
     "MIN_RSA_BITS",
     "InvalidKeySetError",
@@ -45,6 +46,23 @@ class InvalidKeySetError(ValueError):
     """The JWKS document is not a JSON object with a ``keys`` array."""
 
 
+class KeyLease:
+    """Until when (epoch seconds) a key may be used without asking the key cache.
+
+    The key cache sets it when it installs a key set: the set's refresh time for each key
+    in it, ``-inf`` for a key that left it (or changed).  ``now < lease.until`` is the
+    whole freshness check of a key, for the key cache and the verdicts cached with it.
+    """
+
+    __slots__ = ("until",)
+
+    def __init__(self) -> None:
+        self.until = float("-inf")
+
+    def __repr__(self) -> str:
+        return f"KeyLease(until={self.until!r})"
+
+
 @dataclass(frozen=True)
 class KeyEntry:
     """One usable signing key: its kid, its encoded modulus/exponent and the key object."""
@@ -57,10 +75,13 @@ class KeyEntry:
     #: The length of the key's signatures in bytes (its modulus' length), read once here
     #: rather than through ``key.key_size`` on every signature check.
     signature_size: int = field(init=False, repr=False, compare=False)
+    #: Set by the key cache that holds the key (see :class:`KeyLease`).
+    lease: KeyLease = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         size = (self.key.key_size + 7) // 8 if self.key is not None else 0
         object.__setattr__(self, "signature_size", size)
+        object.__setattr__(self, "lease", KeyLease())
 
 
 @dataclass(frozen=True)

@@ -23,10 +23,9 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from typing import NamedTuple
 
 from okta_guard.models import AccessToken
-from okta_guard.verify.keyset import KeyEntry
+from okta_guard.verify.keyset import KeyEntry, KeyLease
 
 __all__ = ["BEARER_PREFIX", "KEY_BYTES", "CachedVerdict", "KeyCheck", "VerifiedTokenCache"]
 
@@ -41,17 +40,40 @@ _PREFIX_LEN = len(BEARER_PREFIX)
 KeyCheck = Callable[[str, float], "KeyEntry | None"]
 
 
-class CachedVerdict(NamedTuple):
+class CachedVerdict:
     """One accepted token (as text and as its header's bytes): the result and what it
-    depended on.  ``since <= now < until`` is its validity in time, leeway included."""
+    depended on.
 
-    text: str
-    header: bytes
-    token: AccessToken
-    since: float
-    until: float
-    kid: str
-    key: KeyEntry
+    ``since <= now < until`` is its validity in time, leeway included; ``lease`` is its
+    key's :class:`~okta_guard.verify.keyset.KeyLease`.  ``hits`` counts the look-ups it
+    answered (``seen``: as many as at the last eviction sweep, for the second chance).
+    """
+
+    __slots__ = ("header", "hits", "key", "kid", "lease", "seen", "since", "text", "token", "until")
+
+    def __init__(
+        self,
+        text: str,
+        header: bytes,
+        token: AccessToken,
+        since: float,
+        until: float,
+        kid: str,
+        key: KeyEntry,
+    ) -> None:
+        self.text = text
+        self.header = header
+        self.token = token
+        self.since = since
+        self.until = until
+        self.kid = kid
+        self.key = key
+        self.lease: KeyLease = key.lease
+        self.hits = 0
+        self.seen = 0
+
+    def __repr__(self) -> str:  # never the token itself
+        return f"CachedVerdict(kid={self.kid!r}, since={self.since!r}, until={self.until!r})"
 
 
 def _same(verdict: CachedVerdict, token: str | bytes) -> bool:
@@ -74,9 +96,9 @@ class VerifiedTokenCache:
     Args:
         maxsize: how many verdicts to keep (``0`` disables caching).
         leeway: the clock skew allowed on ``exp`` and ``nbf``, in seconds.
-        fresh_key: the key cache's lock-free lookup of a key in a fresh key set (``None``
-            when a refresh is due).
-        current_key: the careful lookup, consulted only when ``fresh_key`` fails.
+        current_key: the key cache's careful lookup of a usable key (``None`` when the
+            keys are unusable or a refresh is due), consulted when a verdict's key lease
+            has ended.
         clock: the time source for :meth:`lookup` calls without ``now``.
     """
 
@@ -85,26 +107,29 @@ class VerifiedTokenCache:
         maxsize: int,
         *,
         leeway: float = 0.0,
-        fresh_key: KeyCheck | None = None,
         current_key: KeyCheck | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.maxsize = max(0, int(maxsize))
         self.leeway = leeway
-        self._fresh_key: KeyCheck = fresh_key or _no_key
         self._current_key: KeyCheck = current_key or _no_key
         self._clock = clock
-        #: Look-ups answered from the cache (a plain integer: a lock would cost more than
-        #: the hit; under heavy thread contention it may undercount slightly).
-        self.hits = 0
         # Two slots per verdict: text[-KEY_BYTES:] (a str) and header[-KEY_BYTES:] (bytes).
         self._entries: dict[str | bytes, CachedVerdict] = {}
-        self._hit: set[str | bytes] = set()
         self._verdicts = 0
+        self._retired_hits = 0  # hits of verdicts no longer cached
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
         return self._verdicts
+
+    @property
+    def hits(self) -> int:
+        """Look-ups answered from the cache since it was made (each verdict counts its own
+        hits without a lock: under heavy thread contention this may undercount slightly)."""
+        with self._lock:
+            live = {id(v): v.hits for v in self._entries.values()}
+            return self._retired_hits + sum(live.values())
 
     def find(self, token: str | bytes) -> CachedVerdict | None:
         """The verdict cached for exactly ``token``, if any (lock-free; no validity check)."""
@@ -120,12 +145,11 @@ class VerifiedTokenCache:
         ``token`` is the bare token (``str``), the ``Authorization`` header value
         ``Bearer <token>`` (``bytes``) or the bare token's bytes; anything else misses.
         Still valid means: not expired, past its ``nbf`` (both with the leeway), and its
-        key still the current key for its ``kid``.  An entry whose token expired or whose
-        key is gone is dropped.
+        key still the current key for its ``kid`` (its lease running, else asked of the
+        key cache).  An entry whose token expired or whose key is gone is dropped.
         """
         try:
-            slot = token[-KEY_BYTES:]  # type: ignore[index]
-            verdict = self._entries[slot]
+            verdict = self._entries[token[-KEY_BYTES:]]  # type: ignore[index]
         except (KeyError, TypeError):  # never accepted, or not a token at all
             return None
         form = verdict.header if type(token) is bytes else verdict.text
@@ -134,11 +158,11 @@ class VerifiedTokenCache:
         if now is None:
             now = self._clock()
         in_time = verdict.since <= now < verdict.until
-        if in_time and self._fresh_key(verdict.kid, now) is verdict.key:
-            self._hit.add(slot)
-            self.hits += 1
+        if in_time and now < verdict.lease.until:
+            verdict.hits += 1
             return verdict.token
-        # Anything else (expired, key gone, stale key set, refresh due): the careful check.
+        # Anything else (expired, key gone, lease over: stale key set, refresh due): the
+        # careful check.
         if now >= verdict.until:
             self._drop(verdict)
             return None
@@ -150,8 +174,7 @@ class VerifiedTokenCache:
             return None
         if not in_time:
             return None  # not valid yet (nbf)
-        self._hit.add(slot)
-        self.hits += 1
+        verdict.hits += 1
         return verdict.token
 
     def verdict(
@@ -166,7 +189,7 @@ class VerifiedTokenCache:
         """Remember an accepted token (evicting old entries when full)."""
         if not self.maxsize:
             return
-        entries, hit = self._entries, self._hit
+        entries = self._entries
         slots = _slots(verdict)
         with self._lock:
             for slot in slots:  # the same token again, or another with the same tail
@@ -178,10 +201,9 @@ class VerifiedTokenCache:
             self._verdicts += 1
             while self._verdicts > self.maxsize:
                 old = entries[next(iter(entries))]
-                old_slots = _slots(old)
-                if hit.intersection(old_slots):  # used since last looked at: a second chance
-                    hit.difference_update(old_slots)
-                    for slot in old_slots:
+                if old.hits != old.seen:  # used since last looked at: a second chance
+                    old.seen = old.hits
+                    for slot in _slots(old):
                         entries[slot] = entries.pop(slot)
                 else:
                     self._unlink(old)
@@ -193,8 +215,8 @@ class VerifiedTokenCache:
             return
         for slot in slots:
             del self._entries[slot]
-            self._hit.discard(slot)
         self._verdicts -= 1
+        self._retired_hits += verdict.hits
 
     def _drop(self, verdict: CachedVerdict) -> None:
         with self._lock:
@@ -221,8 +243,8 @@ class VerifiedTokenCache:
     def clear(self) -> None:
         """Forget everything."""
         with self._lock:
+            self._retired_hits += sum({id(v): v.hits for v in self._entries.values()}.values())
             self._entries.clear()
-            self._hit.clear()
             self._verdicts = 0
 
 

@@ -224,7 +224,6 @@ class TokenVerifier(DPoPVerification):
         self._tokens = VerifiedTokenCache(
             token_cache_size,
             leeway=self._leeway,
-            fresh_key=self._keys.fresh,
             current_key=self._current_key,
             clock=clock,
         )
