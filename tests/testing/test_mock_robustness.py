@@ -128,3 +128,12 @@ async def test_async_transport_delay_and_timeout() -> None:
                 await client.get("/oauth2/default/v1/keys")
     finally:
         okta.close()
+
+
+def test_request_form_is_parsed_once_and_each_caller_gets_its_own_copy() -> None:
+    request = MockRequest.build("POST", "/t", {}, b"scope=a&scope=b&x=&bad=%ff")
+    first = request.form()
+    first["scope"] = "changed"
+    assert request.form() == {"scope": "b", "x": "", "bad": "\ufffd"}
+    assert request == MockRequest.build("POST", "/t", {}, b"scope=a&scope=b&x=&bad=%ff")
+    assert MockRequest.build("POST", "/t", {}, b"\xff=1").form() == {}

@@ -132,7 +132,7 @@ def _token_claims(
             "The following scopes are not allowed for the client credentials grant type: "
             + " ".join(oidc),
         )
-    if any(s not in core.known_scopes(server) for s in requested):
+    if not all(core.defines_scope(server, s) for s in requested):
         return oauth_error(
             400,
             "invalid_scope",

@@ -42,6 +42,7 @@ def check_endpoint(endpoint: str) -> str:
     return endpoint
 
 
+_COMPACT = json.JSONEncoder(separators=(",", ":"))
 _SECRET_HEADERS = frozenset({"authorization", "cookie", "dpop"})
 _SECRET_FIELDS = frozenset({"client_secret", "client_assertion", "token", "assertion"})
 
@@ -63,6 +64,7 @@ class MockRequest:
     headers: Mapping[str, str] = field(default_factory=dict, repr=False)
     body: bytes = field(default=b"", repr=False)
     query: str = ""
+    _form: dict[str, str] | None = field(default=None, init=False, repr=False, compare=False)
 
     @classmethod
     def build(
@@ -73,12 +75,18 @@ class MockRequest:
         return cls(method.upper(), path, _headers(headers), body, query)
 
     def form(self) -> dict[str, str]:
-        """The urlencoded body as a dict (the last value wins for repeated names)."""
-        try:
-            text = self.body.decode("utf-8")
-        except UnicodeDecodeError:
-            return {}
-        return dict(parse_qsl(text, keep_blank_values=True))
+        """The urlencoded body as a new dict (the last value wins for repeated names).
+
+        The body is parsed once per request, however many steps read the form.
+        """
+        parsed = self._form
+        if parsed is None:
+            try:
+                parsed = dict(parse_qsl(self.body.decode("utf-8"), keep_blank_values=True))
+            except UnicodeDecodeError:
+                parsed = {}
+            object.__setattr__(self, "_form", parsed)  # a cache, not a change of the request
+        return dict(parsed)
 
 
 @dataclass
@@ -168,8 +176,7 @@ def json_response(
         "x-okta-request-id": secrets.token_urlsafe(18),
     }
     base.update({k.lower(): v for k, v in (headers or {}).items()})
-    body = json.dumps(payload, separators=(",", ":")).encode()
-    return MockResponse(status, base, body)
+    return MockResponse(status, base, _COMPACT.encode(payload).encode())
 
 
 def oauth_error(

@@ -1,13 +1,16 @@
-"""The loopback HTTP(S) shell of the mock issuer: a stdlib threaded server.
+"""The loopback HTTP(S) shell of the mock issuer: a threaded server on a small HTTP/1.1 reader.
 
 It binds before :meth:`LoopbackServer.start` returns, so the port is known and
-connections are accepted at once — no waiting or sleeping is needed.
+connections are accepted at once — no waiting or sleeping is needed.  Each
+connection gets a thread; requests are read by :mod:`.http11` (strict, and much
+cheaper than ``http.server``'s ``email``-based header parsing).
 
 Each answer leaves in one write (status line, headers and body together) on a
 socket with ``TCP_NODELAY``, so a keep-alive client never waits on Nagle's
 algorithm meeting its own delayed ACK (which used to cost ~40 ms a request).
-Malformed requests get a 400/401/413 answer like Okta's front door, never a
-dropped connection, and request bodies are bounded by :data:`MAX_REQUEST_BODY`.
+Malformed requests get a 400/401/405/413/414/431/505 answer like Okta's front
+door, never a dropped connection, and request bodies are bounded by
+:data:`MAX_REQUEST_BODY`.
 """
 
 from __future__ import annotations
@@ -16,48 +19,40 @@ import contextlib
 import email.utils
 import select
 import socket
+import socketserver
 import ssl
 import sys
 import threading
 import traceback
 from collections.abc import Callable
-from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from .http11 import BadRequest, RequestHead, read_body, read_head, response_head
 from .records import MAX_REQUEST_BODY, MockRequest, MockResponse, okta_api_error
 
 __all__ = ["MAX_REQUEST_BODY", "LoopbackServer"]
 
 Handler = Callable[[MockRequest], MockResponse]
 
-_MAX_CHUNK_LINE = 1024
+_SERVER = "okta-guard-mock"
+_IDLE_TIMEOUT = 60.0  # seconds a connection may sit idle or half-sent
+_CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
 
-class _BadRequest(Exception):
-    """A request the server refuses before the handler sees it (status, summary)."""
-
-    def __init__(self, status: int, summary: str) -> None:
-        super().__init__(summary)
-        self.status = status
-        self.summary = summary
-
-
-class _HTTPServer(ThreadingHTTPServer):
+class _Server(socketserver.ThreadingTCPServer):
     daemon_threads = True
     allow_reuse_address = True
 
     def __init__(
         self, address: tuple[str, int], handler: Handler, ssl_context: ssl.SSLContext | None
     ) -> None:
-        family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
-        self.address_family = family
+        self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
         self.mock_handler = handler
         self.ssl_context = ssl_context
         self.stopping = threading.Event()
         self.connections: set[socket.socket] = set()
         self.connections_lock = threading.Lock()
-        super().__init__(address, _RequestHandler)
+        super().__init__(address, _Connection)
 
     def finish_request(self, request: Any, client_address: Any) -> None:
         with contextlib.suppress(OSError):
@@ -88,71 +83,79 @@ class _HTTPServer(ThreadingHTTPServer):
                     conn.shutdown(socket.SHUT_RDWR)
 
 
-class _RequestHandler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    default_request_version = "HTTP/1.1"  # answer garbage with a status line, not HTTP/0.9
-    server_version = "okta-guard-mock"
-    sys_version = ""
-    timeout = 60
-    server: _HTTPServer
+class _Connection(socketserver.BaseRequestHandler):
+    """One client connection: requests in, answers out, until either side closes."""
 
-    def _serve(self) -> None:
-        try:
-            body = self._read_body()
-        except _BadRequest as bad:
-            self.close_connection = True
-            self._send(okta_api_error(bad.status, "E0000003", bad.summary), head=False)
-            return
+    server: _Server
+    request: socket.socket
+
+    def handle(self) -> None:
+        self.request.settimeout(_IDLE_TIMEOUT)
+        with self.request.makefile("rb") as rfile:
+            keep_alive = True
+            while keep_alive and not self.server.stopping.is_set():
+                try:
+                    head = read_head(rfile)
+                    if head is None:
+                        return
+                    if head.expects_continue:
+                        self.request.sendall(_CONTINUE)
+                    body = read_body(rfile, head)
+                except BadRequest as bad:
+                    error = okta_api_error(bad.status, bad.code, bad.summary)
+                    self._send(error, head=False, close=True)
+                    return
+                keep_alive = self._serve(head, body)
+
+    def _serve(self, head: RequestHead, body: bytes) -> bool:
+        """Answer one request; whether the connection stays open."""
         try:
             response = self.server.mock_handler(
-                MockRequest.build(self.command, self.path, dict(self.headers.items()), body)
+                MockRequest.build(head.method, head.target, head.headers, body)
             )
         except Exception:  # a bug in the mock: answer like Okta's 500 and stay up
             traceback.print_exc(file=sys.stderr)
             response = okta_api_error(500, "E0000009", "Internal Server Error")
         if response.delay > 0 and self.server.stopping.wait(response.delay):
-            self.close_connection = True
-            return
+            return False
         if response.disconnect:
-            self.close_connection = True
-            return
-        self._send(response, head=self.command == "HEAD")
+            return False
+        return self._send(response, head=head.method == "HEAD", close=not head.keep_alive)
 
-    def _send(self, response: MockResponse, *, head: bool) -> None:
-        lines = [f"HTTP/1.1 {response.status} {_phrase(response.status)}"]
-        lines.append(f"server: {self.server_version}")
-        lines.append(f"date: {email.utils.formatdate(usegmt=True)}")
-        lines.extend(f"{name}: {value}" for name, value in response.headers.items())
-        lines.append(f"content-length: {len(response.body)}")
-        if self.close_connection:
-            lines.append("connection: close")
-        head_bytes = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+    def _send(self, response: MockResponse, *, head: bool, close: bool) -> bool:
+        """Send ``response``; whether the connection stays open after it."""
+        fields = [("server", _SERVER), ("date", email.utils.formatdate(usegmt=True))]
+        fields.extend(response.headers.items())
+        fields.append(("content-length", str(len(response.body))))
+        if close:
+            fields.append(("connection", "close"))
+        head_bytes = response_head(response.status, fields)
         if response.stall:
-            self.wfile.write(head_bytes)
+            self.request.sendall(head_bytes)
             self._stall()
-        elif head or not response.body:
-            self.wfile.write(head_bytes)
+            return False
+        if head or not response.body:
+            self.request.sendall(head_bytes)
         elif response.drip > 0:
-            self.wfile.write(head_bytes)
-            self._drip(response.body, response.drip)
+            self.request.sendall(head_bytes)
+            return self._drip(response.body, response.drip) and not close
         else:
-            self.wfile.write(head_bytes + response.body)  # one write: no Nagle wait
+            self.request.sendall(head_bytes + response.body)  # one write: no Nagle wait
+        return not close
 
-    def _drip(self, body: bytes, interval: float) -> None:
-        """Send ``body`` one byte every ``interval`` seconds (until the client hangs up)."""
+    def _drip(self, body: bytes, interval: float) -> bool:
+        """Send ``body`` one byte every ``interval`` seconds; whether it was all sent."""
         for index in range(len(body)):
             if self.server.stopping.wait(interval) or self._peer_closed(0):
-                self.close_connection = True
-                return
+                return False
             try:
-                self.wfile.write(body[index : index + 1])
+                self.request.sendall(body[index : index + 1])
             except OSError:
-                self.close_connection = True
-                return
+                return False
+        return True
 
     def _stall(self) -> None:
         """Send nothing more until the client hangs up or the server stops."""
-        self.close_connection = True
         while not self.server.stopping.is_set():
             if self._peer_closed(0.05):
                 return
@@ -160,80 +163,10 @@ class _RequestHandler(BaseHTTPRequestHandler):
     def _peer_closed(self, wait: float) -> bool:
         """Whether the client sent something (a hang-up, as it awaits our answer)."""
         try:
-            readable, _, _ = select.select([self.connection], [], [], wait)
+            readable, _, _ = select.select([self.request], [], [], wait)
         except (OSError, ValueError):
             return True
         return bool(readable)
-
-    def _read_body(self) -> bytes:
-        encoding = self.headers.get("transfer-encoding")
-        length = self.headers.get_all("content-length") or []
-        if encoding is not None:
-            if encoding.strip().lower() != "chunked" or length:
-                raise _BadRequest(400, "The request framing is invalid.")
-            return self._read_chunked()
-        if not length:
-            return b""
-        value = length[0].strip()
-        if len(set(length)) > 1 or not value.isdigit() or not value.isascii():
-            raise _BadRequest(400, "The Content-Length header is invalid.")
-        size = int(value)
-        if size > MAX_REQUEST_BODY:
-            raise _BadRequest(413, f"The request body is larger than {MAX_REQUEST_BODY} bytes.")
-        body = self.rfile.read(size) if size else b""
-        if len(body) != size:
-            raise _BadRequest(400, "The request body is shorter than its Content-Length.")
-        return body
-
-    def _read_chunked(self) -> bytes:
-        chunks = bytearray()
-        while True:
-            line = self.rfile.readline(_MAX_CHUNK_LINE + 1)
-            digits = line.split(b";")[0].strip()
-            if len(line) > _MAX_CHUNK_LINE or not _is_hex(digits):
-                raise _BadRequest(400, "The request has an invalid chunk size.")
-            size = int(digits, 16)
-            if size == 0:
-                for _ in range(100):  # trailers, bounded
-                    if self.rfile.readline(_MAX_CHUNK_LINE + 1) in (b"\r\n", b"\n", b""):
-                        return bytes(chunks)
-                raise _BadRequest(400, "The request has too many trailers.")
-            if len(chunks) + size > MAX_REQUEST_BODY:
-                raise _BadRequest(413, f"The request body is larger than {MAX_REQUEST_BODY} bytes.")
-            data = self.rfile.read(size)
-            if len(data) != size or self.rfile.readline(3) not in (b"\r\n", b"\n"):
-                raise _BadRequest(400, "The request has a truncated chunk.")
-            chunks += data
-
-    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
-        """The stdlib's own refusals (bad request line, headers, method): Okta-style JSON."""
-        self.close_connection = True
-        if code == HTTPStatus.NOT_IMPLEMENTED:  # a method the stdlib has no do_X for
-            # Okta answers an unknown method with 405 E0000022, not 501.
-            error = okta_api_error(
-                405, "E0000022", "The endpoint does not support the provided HTTP method"
-            )
-            self._send(error, head=False)
-            return
-        summary = message or _phrase(code)
-        error = okta_api_error(code, "E0000009" if code >= 500 else "E0000003", summary)
-        self._send(error, head=self.command == "HEAD")
-
-    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _serve
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Stay quiet: paths and timings are in ``MockIssuer.requests``."""
-
-
-def _is_hex(digits: bytes) -> bool:
-    return 0 < len(digits) <= 16 and all(c in b"0123456789abcdefABCDEF" for c in digits)
-
-
-def _phrase(status: int) -> str:
-    try:
-        return HTTPStatus(status).phrase
-    except ValueError:
-        return "Unknown"
 
 
 class LoopbackServer:
@@ -247,7 +180,7 @@ class LoopbackServer:
         port: int = 0,
         ssl_context: ssl.SSLContext | None = None,
     ) -> None:
-        self._server = _HTTPServer((host, port), handler, ssl_context)
+        self._server = _Server((host, port), handler, ssl_context)
         self._thread = threading.Thread(
             target=self._server.serve_forever,
             kwargs={"poll_interval": 0.05},

@@ -79,6 +79,12 @@ class OrgState:
             scopes.update(client.scopes)
         return scopes
 
+    def defines_scope(self, server: AuthServer, scope: str) -> bool:
+        """Whether ``scope`` is one of :meth:`known_scopes` (without building the set)."""
+        return scope in server.scopes or any(
+            scope in client.scopes for client in self.auth.clients.values()
+        )
+
     def claims_for(
         self,
         server_id: str,

@@ -37,6 +37,10 @@ class _Omit:
         return "OMIT"
 
 
+_COMPACT = json.JSONEncoder(separators=(",", ":"))
+_PKCS1V15 = padding.PKCS1v15()
+_SHA256 = hashes.SHA256()
+
 OMIT: Final = _Omit()
 """Pass as a claim or header value to ``mint_token`` to leave that field out."""
 
@@ -98,13 +102,11 @@ def sign_compact(
     """
     header = _merge({"alg": "RS256", "kid": key.kid}, headers)
     signing_input = (
-        b64url(json.dumps(header, separators=(",", ":")).encode())
+        b64url(_COMPACT.encode(header).encode())
         + "."
-        + b64url(json.dumps(dict(claims), separators=(",", ":")).encode())
+        + b64url(_COMPACT.encode(dict(claims)).encode())
     )
-    signature = key.private_key.sign(
-        signing_input.encode("ascii"), padding.PKCS1v15(), hashes.SHA256()
-    )
+    signature = key.private_key.sign(signing_input.encode("ascii"), _PKCS1V15, _SHA256)
     return signing_input + "." + b64url(signature)
 
 
