@@ -186,8 +186,8 @@ def _wrap_function(func: _F, guard: _Guard) -> _F:
 
     # The one argument Starlette passes (a Request or WebSocket) arrives as ``first`` and is
     # passed on as it came: ``*args``/``**kwargs`` packing and unpacking for every request
-    # cost ~0.12 us (0.43 -> 0.32 us for the wrapper alone).  Methods (self, request) and keyword calls
-    # take the general branches.
+    # cost ~0.12 us (0.43 -> 0.32 us for the wrapper alone).  Methods (self, request) and
+    # keyword calls take the general branches.
     @functools.wraps(func)
     async def wrapper(first: Any = _ABSENT, /, *args: Any, **kwargs: Any) -> Any:
         plain = type(first) is Request and not args and not kwargs
