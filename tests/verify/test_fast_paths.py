@@ -329,3 +329,50 @@ def test_payload_with_nonzero_trailing_bits_is_refused_after_the_signature() -> 
     with pytest.raises(InvalidTokenError) as info:
         verifier().verify(forged)
     assert info.value.reason == "bad_signature"
+
+
+def test_verify_cached_takes_only_the_exact_bearer_header_form() -> None:
+    v = verifier()
+    tok = token()
+    first = v.verify(tok)
+    raw = tok.encode()
+    assert v.verify_cached(b"Bearer " + raw) is first
+    assert v.verify_cached(raw) is first
+    for other in (
+        b"bearer " + raw,
+        b"Bearer  " + raw,
+        b"DPoP " + raw,
+        b"Bearer " + raw + b" ",
+        b"Basic " + raw,
+    ):
+        assert v.verify_cached(other) is None
+    assert v.verify(tok) is first  # the str form still hits
+
+
+def test_the_middleware_adds_two_scope_keys_and_leaves_itself_in_the_state() -> None:
+    from okta_guard.protect.authenticate import MIDDLEWARE_KEY
+
+    v = verifier()
+    tok = token()
+    v.verify(tok)
+    seen: dict[str, Any] = {}
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        seen.update(scope)
+
+    middleware = OktaGuardMiddleware(app, verifier=v)
+    scope = {
+        "type": "http",
+        "path": "/x",
+        "root_path": "",
+        "query_string": b"",
+        "headers": [(b"authorization", b"Bearer " + tok.encode())],
+        "state": {},
+    }
+    before = set(scope)
+    import asyncio
+
+    asyncio.run(middleware(scope, None, None))
+    assert set(seen) - before == {"user", "auth"}
+    assert seen["state"]["access_token"] is seen["user"]
+    assert seen["state"][MIDDLEWARE_KEY] is middleware

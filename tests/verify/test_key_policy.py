@@ -427,3 +427,32 @@ def test_unknown_kid_while_refreshes_fail_is_unavailable_not_invalid() -> None:
     assert policy.lookup(clock(), "new-kid") == Fetch(start=True)
     policy.fetch_succeeded(clock(), content(jwk("a", "kid-a")), 3600)
     assert policy.lookup(clock(), "new-kid", allow_fetch=False) == Reject("unknown_kid")
+
+
+def test_leases_follow_the_installed_key_set() -> None:
+    clock = FakeClock(T0)
+    policy = loaded(clock)
+    entry = policy.keys["kid-a"]
+    assert entry.lease.until == policy.refresh_at  # fresh until the set's refresh time
+    assert not entry.lease.until > policy.expires_at
+    clock.advance(40)
+    policy.begin_refresh(clock())
+    policy.fetch_succeeded(clock(), content(jwk("a", "kid-a"), previous=policy.keys), 3600)
+    assert policy.keys["kid-a"] is entry
+    assert entry.lease.until == policy.refresh_at  # renewed with the set
+    policy.begin_refresh(clock())
+    policy.fetch_succeeded(clock(), content(jwk("b", "kid-b")), 3600)
+    assert entry.lease.until == float("-inf")  # left the set: over at once
+    assert policy.keys["kid-b"].lease.until == policy.refresh_at
+
+
+def test_a_changed_key_under_the_same_kid_loses_its_lease() -> None:
+    clock = FakeClock(T0)
+    policy = loaded(clock)
+    entry = policy.keys["kid-a"]
+    policy.begin_refresh(clock())
+    removed = policy.fetch_succeeded(clock(), content(jwk("b", "kid-a")), 3600)
+    assert removed == {"kid-a"}
+    assert entry.lease.until == float("-inf")
+    assert policy.keys["kid-a"] is not entry
+    assert policy.keys["kid-a"].lease.until == policy.refresh_at

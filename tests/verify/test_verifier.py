@@ -489,3 +489,34 @@ def test_token_cache_survives_concurrent_hits_and_purges() -> None:
         thread.join(10)
     assert not errors
     assert len(cache) == 0
+
+
+def test_token_cache_hits_are_counted_across_eviction_and_clear() -> None:
+    key = _live_key()
+    cache = VerifiedTokenCache(1, current_key=lambda kid, now: key)
+    first, second = b"A" * 64, b"B" * 64
+    cache.put(_verdict(first, key))
+    assert cache.lookup(b"Bearer " + first, NOW) is not None
+    assert cache.lookup(first.decode(), NOW) is not None
+    assert cache.hits == 2
+    cache.put(_verdict(second, key))  # full: first, hit since, gets a second chance
+    assert cache.find(first) is not None and cache.find(second) is None
+    cache.put(_verdict(first, key))  # the same token again replaces its verdict
+    assert cache.lookup(first, NOW) is not None
+    assert cache.hits == 3
+    cache.clear()
+    assert cache.hits == 3 and len(cache) == 0
+
+
+def test_a_verdict_whose_key_lease_ended_asks_the_key_cache() -> None:
+    key = _live_key()
+    answers: list[Any] = [key]
+    cache = VerifiedTokenCache(4, current_key=lambda kid, now: answers[0])
+    raw = b"C" * 64
+    cache.put(_verdict(raw, key))
+    key.lease.until = NOW  # the key set is due for a refresh
+    assert cache.lookup(raw, NOW) is not None  # the careful check: the key is still current
+    answers[0] = None  # keys unusable or a refresh due: verify in full, keep the entry
+    assert cache.lookup(raw, NOW) is None and len(cache) == 1
+    answers[0] = _live_key()  # the kid now names another key: the verdict is dropped
+    assert cache.lookup(raw, NOW) is None and len(cache) == 0
