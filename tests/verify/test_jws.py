@@ -70,6 +70,16 @@ def test_many_dots_are_malformed() -> None:
     assert reason_of("a." * 100 + "a") == "malformed"
 
 
+def test_a_dot_anywhere_in_the_payload_is_malformed() -> None:
+    # parse_token splits at the first and the last dot: any other dot stays in the payload
+    # segment, and must make it malformed wherever it sits (four or five parts, a JWE).
+    head, payload, sig = _parts(token())
+    for at in range(len(payload) + 1):
+        for extra in (".", "..", ".AAAA.", "." + sig + "."):
+            bad = payload[:at] + extra + payload[at:]
+            assert reason_of(f"{head}.{bad}.{sig}") == "malformed", (at, extra)
+
+
 def _parts(tok: str) -> list[str]:
     return tok.split(".")
 

@@ -73,6 +73,7 @@ _CANONICAL_LAST = {
 }
 _KID = re.compile(r"[A-Za-z0-9._~:@+/=-]{1,128}")
 _PAD = (b"", b"", b"==", b"=")
+_a2b_base64 = binascii.a2b_base64
 _HEADER_CACHE_SIZE = 64
 _ABSENT: Any = object()
 
@@ -106,6 +107,8 @@ class ParsedToken(NamedTuple):
     #: carries non-zero unused bits (reported as ``malformed`` after the signature check).
     payload: bytes | None = None
 
+
+_new_parsed = tuple.__new__
 
 #: A checked header: ``(header, alg, kid, typ)``.
 CheckedHeader = tuple[dict[str, Any], str, str, "str | None"]
@@ -224,19 +227,20 @@ def parse_token(
         raw = token.encode("ascii")
     except UnicodeEncodeError:
         raise reject("malformed") from None
-    parts = raw.split(b".")
-    if len(parts) != 3:
-        raise reject("malformed")
-    header_seg, payload_seg, signature_seg = parts
+    # Split at the last dot and then at the first: the signing input comes out whole (no
+    # list, no slice; ~0.25 us less than split + slice).  A token without two dots leaves
+    # an empty part; a third dot (or more: a JWE has five parts) stays in the payload
+    # segment, where it is a foreign byte like any other - skipped by a2b_base64 below, so
+    # the payload decodes short and is malformed.
+    signing_input, _, signature_seg = raw.rpartition(b".")
+    header_seg, _, payload_seg = signing_input.partition(b".")
     header_len, payload_len, signature_len = len(header_seg), len(payload_seg), len(signature_seg)
     if not header_len or not payload_len or not signature_len or payload_len & 3 == 1:
         raise reject("malformed")
     # The alphabet of all three parts first (as one check over the token would): the
     # payload and the signature are decoded here, and a skipped foreign byte shortens them.
     try:
-        payload = binascii.a2b_base64(
-            payload_seg.translate(_TO_STANDARD_OR_SKIP) + _PAD[payload_len & 3]
-        )
+        payload = _a2b_base64(payload_seg.translate(_TO_STANDARD_OR_SKIP) + _PAD[payload_len & 3])
     except (binascii.Error, ValueError):  # skipped foreign bytes left a bad length
         raise reject("malformed") from None
     if len(payload) != (payload_len * 3) >> 2:
@@ -244,9 +248,7 @@ def parse_token(
     rem = signature_len & 3
     if rem != 1:
         try:
-            signature = binascii.a2b_base64(
-                signature_seg.translate(_TO_STANDARD_OR_SKIP) + _PAD[rem]
-            )
+            signature = _a2b_base64(signature_seg.translate(_TO_STANDARD_OR_SKIP) + _PAD[rem])
         except (binascii.Error, ValueError):  # skipped foreign bytes left a bad length
             raise reject("malformed") from None
         if len(signature) != (signature_len * 3) >> 2:
@@ -273,15 +275,20 @@ def parse_token(
         decoded: bytes | None = None
     else:
         decoded = payload
-    return ParsedToken(
-        header,
-        alg,
-        kid,
-        typ,
-        raw[: header_len + payload_len + 1],
-        signature,
-        payload_seg,
-        decoded,
+    # tuple.__new__ skips the NamedTuple's Python-level __new__: ~0.2 us per token not
+    # cached (python -m bench verify).
+    return _new_parsed(
+        ParsedToken,
+        (
+            header,
+            alg,
+            kid,
+            typ,
+            signing_input,
+            signature,
+            payload_seg,
+            decoded,
+        ),
     )
 
 
