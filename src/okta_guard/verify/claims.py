@@ -72,7 +72,7 @@ def check_claims(
     claims: dict[str, Any], rules: ClaimRules, now: float
 ) -> tuple[AccessToken, float, float]:
     """Apply every claim rule at ``now``; return the :class:`AccessToken`, ``exp`` and ``nbf``
-    (``-inf`` when absent).
+    (``-inf`` when absent), as the token states them (``int`` or ``float``).
 
     The token is built here from the values just checked - the same result as
     :meth:`AccessToken.from_claims`, at about half the cost, taking ownership of
@@ -167,7 +167,7 @@ def check_claims(
         "subject": sub,
         "issuer": iss,
         "audience": audience,
-        "expires_at": datetime.datetime.fromtimestamp(exp, _UTC),
+        "expires_at": _from_timestamp(exp, _UTC),
         "token_id": jti,
     }
     if _FAST_BUILD:
@@ -175,10 +175,11 @@ def check_claims(
         token.__dict__.update(fields)
     else:  # pragma: no cover - only if AccessToken stops being a plain frozen dataclass
         token = AccessToken(**fields)
-    return token, float(exp), (float(nbf) if nbf is not None else _NEVER)
+    return token, exp, (nbf if nbf is not None else _NEVER)
 
 
 _UTC = datetime.timezone.utc
+_from_timestamp = datetime.datetime.fromtimestamp
 _ABSENT: Any = object()
 _NO_SCOPES: frozenset[str] = frozenset()
 _new_object = object.__new__
