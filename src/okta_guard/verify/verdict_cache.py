@@ -190,23 +190,34 @@ class VerifiedTokenCache:
         if not self.maxsize:
             return
         entries = self._entries
-        slots = _slots(verdict)
+        # The two slots, as _slots() gives them, written out: put runs once per first-sight
+        # token (with the slot loops below, ~0.1 us less per token).
+        text_slot, header_slot = verdict.text[-KEY_BYTES:], verdict.header[-KEY_BYTES:]
         with self._lock:
-            for slot in slots:  # the same token again, or another with the same tail
-                present = entries.get(slot)
-                if present is not None:
-                    self._unlink(present)
-            for slot in slots:
-                entries[slot] = verdict
+            # The same token again, or another with the same tail: it leaves both its slots.
+            present = entries.get(text_slot)
+            if present is not None:
+                self._unlink(present)
+            present = entries.get(header_slot)
+            if present is not None:
+                self._unlink(present)
+            entries[text_slot] = entries[header_slot] = verdict
             self._verdicts += 1
-            while self._verdicts > self.maxsize:
-                old = entries[next(iter(entries))]
-                if old.hits != old.seen:  # used since last looked at: a second chance
-                    old.seen = old.hits
-                    for slot in _slots(old):
-                        entries[slot] = entries.pop(slot)
-                else:
-                    self._unlink(old)
+            if self._verdicts > self.maxsize:
+                self._evict()
+
+    def _evict(self) -> None:
+        """Drop the oldest verdicts until ``maxsize`` are left; a verdict hit since the last
+        sweep gets a second chance (the lock is held)."""
+        entries = self._entries
+        while self._verdicts > self.maxsize:
+            old = entries[next(iter(entries))]
+            if old.hits != old.seen:  # used since last looked at: a second chance
+                old.seen = old.hits
+                for slot in _slots(old):
+                    entries[slot] = entries.pop(slot)
+            else:
+                self._unlink(old)
 
     def _unlink(self, verdict: CachedVerdict) -> None:
         """Drop ``verdict`` from both its slots, if it is still there (the lock is held)."""
