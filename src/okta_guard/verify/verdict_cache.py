@@ -193,7 +193,10 @@ class VerifiedTokenCache:
         # The two slots, as _slots() gives them, written out: put runs once per first-sight
         # token (with the slot loops below, ~0.1 us less per token).
         text_slot, header_slot = verdict.text[-KEY_BYTES:], verdict.header[-KEY_BYTES:]
-        with self._lock:
+        # acquire/release rather than ``with``: ~0.1 us less per call on CPython 3.11.
+        lock = self._lock
+        lock.acquire()
+        try:
             # The same token again, or another with the same tail: it leaves both its slots.
             present = entries.get(text_slot)
             if present is not None:
@@ -205,6 +208,8 @@ class VerifiedTokenCache:
             self._verdicts += 1
             if self._verdicts > self.maxsize:
                 self._evict()
+        finally:
+            lock.release()
 
     def _evict(self) -> None:
         """Drop the oldest verdicts until ``maxsize`` are left; a verdict hit since the last
