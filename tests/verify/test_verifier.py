@@ -435,6 +435,36 @@ def test_fast_access_token_matches_from_claims(payload: dict[str, Any]) -> None:
     assert exp == float(payload["exp"])
 
 
+def test_verified_token_makes_expires_at_on_first_use() -> None:
+    import copy
+    import dataclasses
+    import datetime
+
+    from okta_guard.models import AccessToken
+
+    fast = verifier().verify(token(claims(exp=NOW + 1800.25)))
+    assert "expires_at" not in vars(fast)  # not made by verify ...
+    expected = datetime.datetime.fromtimestamp(NOW + 1800.25, datetime.timezone.utc)
+    assert fast.expires_at == expected and fast.expires_at.tzinfo is datetime.timezone.utc
+    assert fast.expires_at is fast.expires_at  # ... made once, then an ordinary attribute
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        fast.expires_at = expected  # type: ignore[misc]
+    assert not hasattr(fast, "expires") and not hasattr(fast, "__deepcopy__")
+    with pytest.raises(AttributeError, match="'AccessToken' object has no attribute 'exp'"):
+        fast.exp  # type: ignore[attr-defined]  # noqa: B018
+    other = verifier().verify(token(claims(exp=NOW + 60)))
+    assert copy.copy(other).expires_at == other.expires_at  # (claims cannot be pickled)
+    assert [getattr(other, f.name) for f in dataclasses.fields(other)][6] == other.expires_at
+    assert dataclasses.replace(other, token_id="x").expires_at == other.expires_at
+    fresh = verifier().verify(token())
+    assert f"expires_at={AccessToken.from_claims(fresh.claims).expires_at!r}" in repr(fresh)
+    # Built by hand, the field is required as always.
+    with pytest.raises(TypeError):
+        AccessToken(  # type: ignore[call-arg]
+            claims={}, scopes=frozenset(), client_id=None, subject=None, issuer="i", audience=()
+        )
+
+
 def test_header_cache_is_per_verifier() -> None:
     rs384 = token(header={"alg": "RS384"})
     lenient = verifier(algorithms=("RS256", "RS384"))

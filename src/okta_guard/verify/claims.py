@@ -167,14 +167,14 @@ def check_claims(
         "subject": sub,
         "issuer": iss,
         "audience": audience,
-        "expires_at": _from_timestamp(exp, _UTC),
         "token_id": jti,
     }
     if _FAST_BUILD:
+        # expires_at is left out: AccessToken makes it from the exp claim when first read.
         token = _new_object(AccessToken)
         token.__dict__.update(fields)
     else:  # pragma: no cover - only if AccessToken stops being a plain frozen dataclass
-        token = AccessToken(**fields)
+        token = AccessToken(**fields, expires_at=_from_timestamp(exp, _UTC))
     return token, exp, (nbf if nbf is not None else _NEVER)
 
 
@@ -186,11 +186,13 @@ _new_object = object.__new__
 # A frozen dataclass instance is a plain object whose __init__ only stores each field in
 # its __dict__ (through object.__setattr__); filling the __dict__ in one call builds the
 # very same object at a fraction of the cost.  Used only while AccessToken has exactly
-# that shape: no __slots__, no __post_init__, these fields.
+# that shape: no __slots__, no __post_init__, these fields, and the __getattr__ that
+# makes expires_at on first use.
 _FAST_BUILD = (
     dataclasses.is_dataclass(AccessToken)
     and "__slots__" not in vars(AccessToken)
     and not hasattr(AccessToken, "__post_init__")
+    and "__getattr__" in vars(AccessToken)
     and [f.name for f in dataclasses.fields(AccessToken)]
     == [
         "claims",
