@@ -148,13 +148,17 @@ class VerifiedTokenCache:
         key still the current key for its ``kid`` (its lease running, else asked of the
         key cache).  An entry whose token expired or whose key is gone is dropped.
         """
-        try:
-            verdict = self._entries[token[-KEY_BYTES:]]  # type: ignore[index]
-        except (KeyError, TypeError):  # never accepted, or not a token at all
-            return None
-        form = verdict.header if type(token) is bytes else verdict.text
-        if form != token and not _same(verdict, token):  # type: ignore[arg-type]
-            return None
+        # A miss is a dictionary miss, not an exception: it starts every first sight.
+        if type(token) is bytes:
+            verdict = self._entries.get(token[-KEY_BYTES:])
+            if verdict is None or (verdict.header != token and not _same(verdict, token)):
+                return None
+        elif type(token) is str:
+            verdict = self._entries.get(token[-KEY_BYTES:])
+            if verdict is None or verdict.text != token:
+                return None
+        else:
+            return None  # not a token at all
         if now is None:
             now = self._clock()
         in_time = verdict.since <= now < verdict.until

@@ -363,7 +363,8 @@ class TokenVerifier(DPoPVerification):
 
     # -- verification --------------------------------------------------------------------
 
-    def _finish(self, token: str, parsed: ParsedToken, entry: KeyEntry) -> AccessToken:
+    def _finish(self, token: str, parsed: ParsedToken, entry: KeyEntry, now: float) -> AccessToken:
+        """Check the signature with ``entry``, then the claims at ``now``; cache the verdict."""
         if entry.alg is not None and entry.alg != parsed.alg:
             raise reject("alg_not_allowed")
         # The payload is decoded (not trusted) while the token is still hot in the CPU caches;
@@ -377,7 +378,7 @@ class TokenVerifier(DPoPVerification):
             raise reject("bad_signature")
         if claims is None:
             raise reject("malformed")
-        result, exp, nbf = check_claims(claims, self._rules, self._clock())
+        result, exp, nbf = check_claims(claims, self._rules, now)
         self._tokens.put(self._tokens.verdict(token, result, exp, nbf, parsed.kid, entry))
         self._accepted += 1
         return result
@@ -405,13 +406,15 @@ class TokenVerifier(DPoPVerification):
         try:
             if self._dpop_mode == "required":
                 raise _bearer_refused()
-            result = self._tokens.lookup(token) if type(token) is str else None
+            now = self._clock()
+            result = self._tokens.lookup(token, now) if type(token) is str else None
             if result is None:
                 parsed = self._parsed(token)
-                entry = self._keys.fresh(parsed.kid, self._clock()) or self._keys.get_key(
-                    parsed.kid
-                )
-                result = self._finish(token, parsed, entry)
+                entry = self._keys.fresh(parsed.kid, now)
+                if entry is None:
+                    entry = self._keys.get_key(parsed.kid)
+                    now = self._clock()  # a fetch may have taken a while
+                result = self._finish(token, parsed, entry, now)
             if self._introspect_all is not None:
                 return self._introspect_all.check(token, result)
             return result
@@ -423,13 +426,15 @@ class TokenVerifier(DPoPVerification):
         try:
             if self._dpop_mode == "required":
                 raise _bearer_refused()
-            result = self._tokens.lookup(token) if type(token) is str else None
+            now = self._clock()
+            result = self._tokens.lookup(token, now) if type(token) is str else None
             if result is None:
                 parsed = self._parsed(token)
-                entry = self._keys.fresh(parsed.kid, self._clock()) or (
-                    await self._keys.get_key_async(parsed.kid)
-                )
-                result = self._finish(token, parsed, entry)
+                entry = self._keys.fresh(parsed.kid, now)
+                if entry is None:
+                    entry = await self._keys.get_key_async(parsed.kid)
+                    now = self._clock()  # a fetch may have taken a while
+                result = self._finish(token, parsed, entry, now)
             if self._introspect_all is not None:
                 return await self._introspect_all.check_async(token, result)
             return result
