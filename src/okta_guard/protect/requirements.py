@@ -7,7 +7,7 @@ and checked against every request's :class:`~okta_guard.AccessToken`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,11 +31,19 @@ class ScopeRequirement:
     any_of: tuple[str, ...] = ()
     _all: frozenset[str] = field(init=False, repr=False, compare=False)
     _any: frozenset[str] = field(init=False, repr=False, compare=False)
+    #: ``granted(scopes) -> bool``: whether a token granting ``scopes`` (a frozenset)
+    #: satisfies the requirement.  Without ``any_of`` it is the required set's own
+    #: ``issubset`` (one C call per request, no Python frame).
+    granted: Callable[[frozenset[str]], bool] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        # Sets for the per-request check (a subset test of two frozensets is one C call).
         object.__setattr__(self, "_all", frozenset(self.all_of))
         object.__setattr__(self, "_any", frozenset(self.any_of))
+        granted = self._all.issubset if not self._any else self._granted_with_alternatives
+        object.__setattr__(self, "granted", granted)
+
+    def _granted_with_alternatives(self, scopes: frozenset[str]) -> bool:
+        return self._all <= scopes and not self._any.isdisjoint(scopes)
 
     @classmethod
     def build(cls, all_of: Iterable[str], any_of: Iterable[str] | None) -> ScopeRequirement:
@@ -59,8 +67,7 @@ class ScopeRequirement:
 
     def allows(self, token: AccessToken) -> bool:
         """Tell whether ``token`` satisfies the requirement."""
-        granted = token.scopes
-        return self._all <= granted and (not self._any or not self._any.isdisjoint(granted))
+        return self.granted(token.scopes)
 
     def check(self, token: AccessToken) -> None:
         """Raise :class:`InsufficientScopeError` unless ``token`` satisfies the requirement."""

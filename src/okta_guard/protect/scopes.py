@@ -181,7 +181,7 @@ _ABSENT: Any = _Absent()
 
 def _wrap_function(func: _F, guard: _Guard) -> _F:
     is_async = inspect.iscoroutinefunction(func)
-    allows = guard.requirement.allows
+    granted = guard.requirement.granted
     introspect = guard.introspect
 
     # The one argument Starlette passes (a Request or WebSocket) arrives as ``first`` and is
@@ -199,7 +199,7 @@ def _wrap_function(func: _F, guard: _Guard) -> _F:
         user = conn.scope.get("user")
         # Behind the middleware the token is already verified: only the scopes are left
         # (and, for an introspecting route, the issuer's word).
-        if introspect or not (type(user) is AccessToken and allows(user)):
+        if introspect or not (type(user) is AccessToken and granted(user.scopes)):
             refusal = await guard.refuse(conn)
             if refusal is not None:
                 return None if isinstance(conn, WebSocket) else refusal
