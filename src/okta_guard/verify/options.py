@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 from urllib.parse import urlsplit
 
 from okta_guard.errors import ConfigurationError
-from okta_guard.settings import is_loopback_host
+from okta_guard.settings import env_list, is_loopback_host, issuer_from_env
 from okta_guard.verify.claims import ClaimRules
 from okta_guard.verify.key_policy import PolicyConfig
 
@@ -18,6 +19,7 @@ __all__ = [
     "checked_origin",
     "claim_rules",
     "key_policy_config",
+    "options_from_env",
     "positive_seconds",
 ]
 
@@ -154,3 +156,25 @@ def key_policy_config(
         min_ttl=positive_seconds("min_key_ttl", min_key_ttl),
         max_ttl=max(positive_seconds("max_key_ttl", max_key_ttl), min_key_ttl),
     )
+
+
+def options_from_env(
+    env: Mapping[str, str], options: dict[str, Any]
+) -> tuple[str, str | tuple[str, ...], dict[str, Any]]:
+    """``TokenVerifier.from_env``'s reading: the issuer (``OKTA_ISSUER``, or ``OKTA_DOMAIN``
+    + ``OKTA_AUTH_SERVER_ID``), the audience (``OKTA_AUDIENCE``, one or several) and the
+    options, with ``OKTA_CLIENT_IDS`` added; keyword ``options`` win over the environment."""
+    issuer = issuer_from_env(env)
+    audience: str | tuple[str, ...] | None = options.pop("audience", None)
+    if audience is None:
+        audiences = env_list(env.get("OKTA_AUDIENCE"))
+        if not audiences:
+            raise ConfigurationError(
+                "OKTA_AUDIENCE is not set: set it to your authorization server's audience "
+                "(e.g. api://default)."
+            )
+        audience = audiences[0] if len(audiences) == 1 else audiences
+    client_ids = env_list(env.get("OKTA_CLIENT_IDS"))
+    if client_ids and "client_ids" not in options:
+        options["client_ids"] = client_ids
+    return issuer, audience, options

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from okta_guard.verify.key_policy import KeyCachePolicy
+
 __all__ = ["VerifierStats"]
 
 
@@ -32,6 +34,36 @@ class VerifierStats:
     keys_cached: int = 0
     cached_tokens: int = 0
     jwks_uri: str | None = None
+
+    @classmethod
+    def collect(
+        cls,
+        policy: KeyCachePolicy,
+        refusals: dict[str, int],
+        *,
+        hits: int,
+        accepted: int,
+        cached_tokens: int,
+        jwks_uri: str | None,
+    ) -> VerifierStats:
+        """The snapshot of one verifier: its key cache's counters, its refusals by reason,
+        cache hits and tokens accepted after a full verification."""
+        verdicts = dict(refusals)
+        if hits + accepted:
+            verdicts["ok"] = hits + accepted
+        return cls(
+            fetches=policy.fetches,
+            fetch_failures=policy.fetch_failures,
+            stale_serves=policy.stale_serves,
+            unknown_kids=policy.unknown_kids,
+            cache_hits=hits,
+            cache_misses=accepted + sum(refusals.values()),
+            verdicts=verdicts,
+            key_set_generation=policy.generation,
+            keys_cached=len(policy.keys),
+            cached_tokens=cached_tokens,
+            jwks_uri=jwks_uri,
+        )
 
     @property
     def accepted(self) -> int:
