@@ -73,7 +73,6 @@ _MAX_JTI = 256
 _KEY_CACHE_SIZE = 256
 _NUMBERS = (int, float)
 _DEFAULT_PORTS = {"http": 80, "https": 443}
-_new_tuple = tuple.__new__  # builds a NamedTuple without its Python-level __new__
 _PATH_SAFE = "/:@!$&'()*+,;=-._~"
 
 _DESCRIPTIONS = {
@@ -300,7 +299,7 @@ class DPoPChecker:
             raise _refuse("dpop_claims")
         if self._nonces is not None and not self._nonces.valid(nonce, now):
             raise DPoPNonceError(self._nonces.current(now))
-        return _new_tuple(DPoPProof, (proof_key.jkt, jti, ath, nonce, float(iat), proof_key.alg))
+        return DPoPProof(proof_key.jkt, jti, ath, nonce, float(iat), proof_key.alg)
 
     def bind(self, proof: DPoPProof, access_token: str, claims: Mapping[str, Any]) -> None:
         """Check ``ath`` against ``access_token`` and ``cnf.jkt`` against the proof key."""
