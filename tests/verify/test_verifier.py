@@ -267,7 +267,7 @@ def _live_key() -> Any:
 def _verdict(raw: bytes, key: Any) -> Any:
 
     access = verifier().verify(token())
-    return VerifiedTokenCache(1).verdict(raw.decode(), access, NOW + 3600, float("-inf"), "k", key)
+    return VerifiedTokenCache(1).verdict(raw.decode(), access, NOW + 3600, float("-inf"), key)
 
 
 def test_token_cache_compares_the_whole_token_not_only_its_slot() -> None:
@@ -496,7 +496,7 @@ def test_token_cache_survives_concurrent_hits_and_purges() -> None:
     raws = [f"token-{i:04d}".encode() * 3 for i in range(500)]  # distinct last 16 bytes
     for i, raw in enumerate(raws):
         kid = f"k{i % 5}"
-        cache.put(cache.verdict(raw.decode(), at, NOW + 3600, float("-inf"), kid, keys[kid]))
+        cache.put(cache.verdict(raw.decode(), at, NOW + 3600, float("-inf"), keys[kid]))
     assert len(cache) == 500
     stop = threading.Event()
     errors: list[BaseException] = []

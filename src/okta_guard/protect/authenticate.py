@@ -102,9 +102,7 @@ def set_authenticated(scope: Scope, token: AccessToken, middleware: object = Non
     ``middleware`` that verified it, if any)."""
     scope["user"] = token
     scope["auth"] = _memo[token]
-    state = scope.get("state")
-    if state is None:
-        state = scope["state"] = {}
+    state = _request_state(scope)
     state["access_token"] = token
     if middleware is not None:
         state[MIDDLEWARE_KEY] = middleware
@@ -112,10 +110,15 @@ def set_authenticated(scope: Scope, token: AccessToken, middleware: object = Non
 
 def set_middleware(scope: Scope, middleware: object) -> None:
     """Leave ``middleware`` in the request state for the routes (see :data:`MIDDLEWARE_KEY`)."""
-    state = scope.get("state")
+    _request_state(scope)[MIDDLEWARE_KEY] = middleware
+
+
+def _request_state(scope: Scope) -> dict[str, Any]:
+    """``scope["state"]``, made if the server gave none."""
+    state: dict[str, Any] | None = scope.get("state")
     if state is None:
         state = scope["state"] = {}
-    state[MIDDLEWARE_KEY] = middleware
+    return state
 
 
 def middleware_of(scope: Scope) -> Any:
@@ -141,11 +144,7 @@ def set_anonymous(scope: Scope, middleware: object = None, *, keep_user: bool = 
         return
     scope["user"] = _ANONYMOUS
     scope["auth"] = _NO_CREDENTIALS
-    state = scope.get("state")
-    if state is None:
-        scope["state"] = {"access_token": None}
-    else:
-        state["access_token"] = None
+    _request_state(scope)["access_token"] = None
 
 
 def find_verifier(scope: Scope, explicit: Verifier | None = None) -> Verifier:

@@ -7,8 +7,8 @@ which only the issuer's key produces for a token that verifies).  A look-up take
 slot of the form it is given and compares the whole value in that same form, so it
 never converts, slices, copies or hashes the ~700-byte token.  Each
 :class:`CachedVerdict` also holds the :class:`~okta_guard.models.AccessToken`, its
-``exp``/``nbf``, its ``kid`` and the :class:`~okta_guard.verify.keyset.KeyEntry` that
-verified it.  Time and key are re-checked on every hit, so a verdict never outlives its
+``exp``/``nbf`` and the :class:`~okta_guard.verify.keyset.KeyEntry` (with its ``kid``)
+that verified it.  Time and key are re-checked on every hit, so a verdict never outlives its
 token or its key.  Memory is bounded: ``maxsize`` verdicts, evicted oldest first with a
 second chance for those hit since.  Only accepted tokens are cached, so a flood of junk
 evicts nobody; two accepted tokens with the same tail simply take turns in one slot.
@@ -49,7 +49,7 @@ class CachedVerdict:
     answered (``seen``: as many as at the last eviction sweep, for the second chance).
     """
 
-    __slots__ = ("header", "hits", "key", "kid", "lease", "seen", "since", "text", "token", "until")
+    __slots__ = ("header", "hits", "key", "lease", "seen", "since", "text", "token", "until")
 
     def __init__(
         self,
@@ -58,7 +58,6 @@ class CachedVerdict:
         token: AccessToken,
         since: float,
         until: float,
-        kid: str,
         key: KeyEntry,
     ) -> None:
         self.text = text
@@ -66,14 +65,13 @@ class CachedVerdict:
         self.token = token
         self.since = since
         self.until = until
-        self.kid = kid
         self.key = key
         self.lease: KeyLease = key.lease
         self.hits = 0
         self.seen = 0
 
     def __repr__(self) -> str:  # never the token itself
-        return f"CachedVerdict(kid={self.kid!r}, since={self.since!r}, until={self.until!r})"
+        return f"CachedVerdict(kid={self.key.kid!r}, since={self.since!r}, until={self.until!r})"
 
 
 def _same(verdict: CachedVerdict, token: str | bytes) -> bool:
@@ -128,8 +126,11 @@ class VerifiedTokenCache:
         """Look-ups answered from the cache since it was made (each verdict counts its own
         hits without a lock: under heavy thread contention this may undercount slightly)."""
         with self._lock:
-            live = {id(v): v.hits for v in self._entries.values()}
-            return self._retired_hits + sum(live.values())
+            return self._retired_hits + self._live_hits()
+
+    def _live_hits(self) -> int:
+        """The hits of the cached verdicts, each counted once (it has two slots)."""
+        return sum({id(v): v.hits for v in self._entries.values()}.values())
 
     def find(self, token: str | bytes) -> CachedVerdict | None:
         """The verdict cached for exactly ``token``, if any (lock-free; no validity check)."""
@@ -170,7 +171,7 @@ class VerifiedTokenCache:
         if now >= verdict.until:
             self._drop(verdict)
             return None
-        current = self._current_key(verdict.kid, now)
+        current = self._current_key(verdict.key.kid, now)
         if current is None:
             return None  # keys unusable or due for a refresh: verify in full
         if current is not verdict.key:
@@ -182,12 +183,12 @@ class VerifiedTokenCache:
         return verdict.token
 
     def verdict(
-        self, text: str, token: AccessToken, exp: float, nbf: float, kid: str, key: KeyEntry
+        self, text: str, token: AccessToken, exp: float, nbf: float, key: KeyEntry
     ) -> CachedVerdict:
         """The verdict for the accepted token ``text`` (its header form and its validity in
         time, with this cache's leeway, are derived here)."""
         header = BEARER_PREFIX + text.encode("ascii")
-        return CachedVerdict(text, header, token, nbf - self.leeway, exp + self.leeway, kid, key)
+        return CachedVerdict(text, header, token, nbf - self.leeway, exp + self.leeway, key)
 
     def put(self, verdict: CachedVerdict) -> None:
         """Remember an accepted token (evicting old entries when full)."""
@@ -255,7 +256,7 @@ class VerifiedTokenCache:
             return 0
         with self._lock:
             # A snapshot first: lock-free hits may run meanwhile.
-            doomed = {id(v): v for v in list(self._entries.values()) if v.kid in kids}
+            doomed = {id(v): v for v in list(self._entries.values()) if v.key.kid in kids}
             for verdict in doomed.values():
                 self._unlink(verdict)
         return len(doomed)
@@ -263,7 +264,7 @@ class VerifiedTokenCache:
     def clear(self) -> None:
         """Forget everything."""
         with self._lock:
-            self._retired_hits += sum({id(v): v.hits for v in self._entries.values()}.values())
+            self._retired_hits += self._live_hits()
             self._entries.clear()
             self._verdicts = 0
 

@@ -346,7 +346,7 @@ class TokenVerifier(DPoPVerification, IntrospectionVerification):
         if claims is None:
             raise reject("malformed")
         result, exp, nbf = check_claims(claims, self._rules, now)
-        self._tokens.put(self._tokens.verdict(token, result, exp, nbf, parsed.kid, entry))
+        self._tokens.put(self._tokens.verdict(token, result, exp, nbf, entry))
         self._accepted += 1
         return result
 
